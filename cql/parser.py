@@ -237,6 +237,16 @@ def _unclosed_paren(text: str) -> int | None:
     return opened[-1] if opened else None
 
 
+def _in_value_list(text: str, pos: int) -> bool:
+    """True when the innermost '(' open at ``pos`` holds IN values or function arguments
+    (it follows IN or a function name) rather than a group (after AND, OR, NOT or '(')."""
+    opened = _unclosed_paren(text[:pos])
+    if opened is None:
+        return False
+    m = re.search(r"([^\s()\",'=!<>~]+)\s*$", text[:opened])
+    return m is not None and m.group(1).upper() not in ("AND", "OR", "NOT")
+
+
 def _syntax_error(text: str, err: UnexpectedInput) -> CqlError:
     def fail(message: str, offset: int, end: int | None = None,
              expected: tuple[str, ...] = ()) -> CqlError:
@@ -301,6 +311,11 @@ def _syntax_error(text: str, err: UnexpectedInput) -> CqlError:
             return fail(f"{str(tok).upper()} needs a clause on each side", pos, end, expected)
         return fail(f"expected a field name, found {_describe(tok)}", pos, end, expected)
     if expected_names & {"AND", "OR"} and tok.type in ("FIELD", "WORD", "STRING", "NOT", "LPAR"):
+        # The LALR state after a value is shared by clauses and lists, so its expected set
+        # mixes AND/OR with ','; the open parenthesis tells which one the user is in.
+        if "COMMA" in expected_names and _in_value_list(text, pos):
+            return fail(f"missing ',' between values before {_describe(tok)}",
+                        pos, end, ("','", "')'"))
         return fail(f"missing AND or OR between clauses before {_describe(tok)}",
                     pos, end, expected)
     if tok.type == "RPAR":

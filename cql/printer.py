@@ -30,7 +30,10 @@ def _value(node: object) -> str:
     if isinstance(node, Number | Date):
         return node.text
     if isinstance(node, FunctionCall):
-        return f"{node.name}({', '.join(_value(a) for a in node.args)})"
+        # String arguments are always quoted: the strict dialect rejects an unquoted date
+        # increment (``now(-4w)``), so a bare one would not re-parse in strict mode.
+        args = (quote(a.value) if isinstance(a, String) else _value(a) for a in node.args)
+        return f"{node.name}({', '.join(args)})"
     if isinstance(node, List):
         return f"({', '.join(_value(v) for v in node.items)})"
     raise TypeError(f"not a value: {node!r}")

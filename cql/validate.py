@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cql import dates, fields, functions
+from cql import dates, fields, functions, textsearch
 from cql.ast import (
     And,
     Clause,
@@ -164,6 +164,12 @@ def _check_clause(clause: Clause, text: str, lenient: bool) -> None:
             _check_literal(value, spec, clause, text, lenient)
 
 
+def _is_whole_number(raw: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts ``"²"`` and other digits that
+    ``int()`` and the index cannot read as a content id or a count."""
+    return raw.isascii() and raw.isdigit()
+
+
 _OP_ORDER = [Op.EQ, Op.NE, Op.GT, Op.GE, Op.LT, Op.LE, Op.CONTAINS, Op.NOT_CONTAINS,
              Op.IN, Op.NOT_IN]
 
@@ -198,13 +204,14 @@ def _check_function(call: FunctionCall, spec: FieldSpec, clause: Clause, text: s
                    f"{fn.signature} takes {want} argument(s), got {len(call.args)}",
                    call.span, text)
     for arg, kind in zip(call.args, fn.args, strict=False):
+        # A bare date-shaped argument arrives as a Date node, which has ``text``, not
+        # ``value``; read every non-String literal through ``text``.
+        raw = arg.value if isinstance(arg, String) else arg.text
         if kind is Arg.INT:
-            raw = arg.text if isinstance(arg, Number) else arg.value
-            if not raw.isdigit():
+            if not _is_whole_number(raw):
                 raise _err(ErrorCode.BAD_ARGUMENTS,
                            f"{fn.signature}: {raw!r} is not a whole number", arg.span, text)
         else:
-            raw = arg.text if isinstance(arg, Number) else arg.value
             quoted = isinstance(arg, String) and not arg.bare
             if not quoted and not lenient:
                 raise _err(ErrorCode.BAD_INCREMENT,
@@ -220,7 +227,7 @@ def _check_literal(value: String | Number | Date, spec: FieldSpec, clause: Claus
                    lenient: bool) -> None:
     raw = value.value if isinstance(value, String) else value.text
     kind = spec.kind
-    if kind is Kind.CONTENT and not raw.isdigit():
+    if kind is Kind.CONTENT and not _is_whole_number(raw):
         raise _err(ErrorCode.BAD_VALUE,
                    f"'{clause.field}' takes a content id (a number), not {raw!r}",
                    value.span, text)
@@ -238,5 +245,8 @@ def _check_literal(value: String | Number | Date, spec: FieldSpec, clause: Claus
         raise _err(ErrorCode.BAD_VALUE,
                    f"Unsupported space type : {raw}; expected one of: "
                    f"{', '.join(sorted(fields.SPACE_TYPES))}", value.span, text)
-    if clause.op in fields.FULLTEXT and not raw.strip():
-        raise _err(ErrorCode.BAD_VALUE, "the text to search for is empty", value.span, text)
+    if clause.op in fields.FULLTEXT:
+        try:
+            textsearch.parse_text(raw)
+        except textsearch.TextSyntaxError as err:
+            raise _err(ErrorCode.BAD_VALUE, str(err), value.span, text) from None

@@ -1,0 +1,257 @@
+"""The Whoosh adapter: the only module that imports Whoosh's index, query and search APIs.
+
+whoosh-reloaded is unmaintained (../shared/whoosh-notes.md), so everything the engine
+needs from it passes through the small surface here: a schema, a writer, and a
+``Snapshot`` of one searcher that answers in document sets (see ``docsets``), columns
+for sorting, scores for relevance and stored fields for results. Another engine can be
+added by writing another module with the same ``Snapshot`` methods.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+from whoosh import query as wq
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.scoring import BM25F
+
+from index import docsets
+from index.analysis import analyze, whoosh_analyzer
+from index.docsets import DocSet
+
+#: Full-text fields; ``text ~`` searches all of them, ``title ~`` only the first.
+TEXT_FIELDS = ("title", "body", "labels_text", "file_name")
+#: Multi-valued exact fields, stored comma-separated.
+KEYWORD_FIELDS = ("contributor", "label", "macro", "mention", "watcher", "ancestor")
+#: Single-valued exact fields (also the sort columns among them).
+ID_FIELDS = ("entity", "type", "space", "status", "creator", "page_status", "parent",
+             "container", "title_key")
+DATE_FIELDS = ("created", "lastmodified")
+
+
+def build_schema() -> Schema:
+    analyzer = whoosh_analyzer()
+    schema = Schema(
+        id=ID(stored=True, unique=True),
+        num=NUMERIC(int, bits=64, signed=True, sortable=True),
+        title=TEXT(analyzer=analyzer, phrase=True),
+        body=TEXT(analyzer=analyzer, phrase=True),
+        labels_text=TEXT(analyzer=analyzer, phrase=True),
+        file_name=TEXT(analyzer=analyzer, phrase=True),
+        title_sort=ID(sortable=True),
+        doc=STORED(),
+    )
+    for name in KEYWORD_FIELDS:
+        schema.add(name, KEYWORD(commas=True, scorable=False))
+    for name in ID_FIELDS:
+        schema.add(name, ID(sortable=name in ("type", "space")))
+    for name in DATE_FIELDS:
+        schema.add(name, NUMERIC(int, bits=64, signed=True, sortable=True))
+    return schema
+
+
+def _keywords(values: Iterable[str]) -> str:
+    return ",".join(v.replace(",", " ") for v in values if v)
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+class IndexStore:
+    """One Whoosh index directory: writing batches and handing out snapshots."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ix = whoosh_index.open_dir(str(path))
+        self._snapshot: Snapshot | None = None
+
+    @classmethod
+    def create(cls, path: Path) -> IndexStore:
+        path.mkdir(parents=True, exist_ok=True)
+        whoosh_index.create_in(str(path), build_schema())
+        return cls(path)
+
+    @staticmethod
+    def exists(path: Path) -> bool:
+        return path.is_dir() and whoosh_index.exists_in(str(path))
+
+    def write(self, documents: Iterable[dict[str, Any]], delete_ids: Iterable[str] = (),
+              *, bulk: bool = False) -> None:
+        """Add or replace documents (by ``id``) and delete ids, in one commit.
+
+        ``bulk`` uses both cores and a large buffer, for building a new index.
+        """
+        opts: dict[str, Any] = {"limitmb": 256}
+        if bulk:
+            opts.update(procs=2, multisegment=True)
+        writer = self._ix.writer(**opts)
+        try:
+            for doc_id in delete_ids:
+                writer.delete_by_term("id", doc_id)
+            for doc in documents:
+                if bulk:
+                    writer.add_document(**doc)
+                else:
+                    writer.update_document(**doc)
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+
+    def optimize(self) -> None:
+        self._ix.optimize()
+
+    def snapshot(self) -> Snapshot:
+        """A snapshot of the latest commit, reused until the index changes."""
+        snap = self._snapshot
+        if snap is None or not snap.searcher.up_to_date():
+            if snap is not None:
+                snap.close()
+            self._ix = whoosh_index.open_dir(str(self.path))
+            snap = self._snapshot = Snapshot(self._ix.searcher(weighting=BM25F()))
+        return snap
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+class Snapshot:
+    """A long-lived searcher with caches of document sets and columns.
+
+    Everything cached here is valid for this searcher only; when the index changes the
+    store makes a new snapshot and this one is dropped with its caches.
+    """
+
+    def __init__(self, searcher: Any) -> None:
+        self.searcher = searcher
+        self.reader = searcher.reader()
+        self.size = self.reader.doc_count_all()
+        self._terms: dict[tuple[str, str], DocSet] = {}
+        self._columns: dict[str, list[Any]] = {}
+        self._lexicons: dict[str, list[str]] = {}
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    @cached_property
+    def live(self) -> DocSet:
+        """Every document not deleted."""
+        everything = docsets.full(self.size)
+        if not self.reader.has_deletions():
+            return everything
+        deleted = (d for d in range(self.size) if self.reader.is_deleted(d))
+        return everything & ~docsets.from_ids(deleted, self.size)
+
+    def term(self, field: str, value: str) -> DocSet:
+        """Documents whose exact ``field`` holds ``value`` (as indexed)."""
+        key = (field, value)
+        cached = self._terms.get(key)
+        if cached is None:
+            try:
+                ids = self.reader.postings(field, value).all_ids()
+                cached = docsets.from_ids(ids, self.size) & self.live
+            except Exception:  # whoosh raises TermNotFound for absent terms
+                cached = docsets.EMPTY
+            if len(self._terms) > 50_000:
+                self._terms.clear()
+            self._terms[key] = cached
+        return cached
+
+    def terms(self, field: str, values: Iterable[str]) -> DocSet:
+        out = docsets.EMPTY
+        for value in values:
+            out |= self.term(field, value)
+        return out
+
+    def column(self, field: str) -> list[Any]:
+        """Per-document values of a sortable field, indexed by document number."""
+        col = self._columns.get(field)
+        if col is None:
+            col = self._columns[field] = list(self.reader.column_reader(field))
+        return col
+
+    @cached_property
+    def ids(self) -> list[str | None]:
+        """Entity id of every document number (None for deleted ones)."""
+        out: list[str | None] = [None] * self.size
+        for docnum, stored in self.reader.iter_docs():
+            out[docnum] = stored.get("id")
+        return out
+
+    @cached_property
+    def docnum_by_id(self) -> dict[str, int]:
+        return {doc_id: d for d, doc_id in enumerate(self.ids) if doc_id is not None}
+
+    def stored(self, docnum: int) -> dict[str, Any]:
+        return self.reader.stored_fields(docnum)
+
+    def all_stored(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        yield from self.reader.iter_docs()
+
+    # --- text -----------------------------------------------------------------------
+
+    def lexicon(self, field: str) -> list[str]:
+        words = self._lexicons.get(field)
+        if words is None:
+            words = self._lexicons[field] = [
+                w.decode("utf-8") if isinstance(w, bytes) else w
+                for w in self.reader.lexicon(field)
+            ]
+        return words
+
+    def _docs(self, q: wq.Query) -> DocSet:
+        return docsets.from_ids(self.searcher.docs_for_query(q), self.size) & self.live
+
+    def phrase_docs(self, fields: tuple[str, ...], tokens: list[str]) -> DocSet:
+        """Documents where the stemmed ``tokens`` occur consecutively in one field."""
+        if not tokens:
+            return docsets.EMPTY
+        if len(tokens) == 1:
+            return self.terms_in(fields, tokens)
+        return self._docs(wq.Or([wq.Phrase(f, tokens) for f in fields]))
+
+    def terms_in(self, fields: tuple[str, ...], tokens: Iterable[str]) -> DocSet:
+        """Documents with any of the indexed ``tokens`` in any of ``fields``."""
+        out = docsets.EMPTY
+        for token in tokens:
+            for f in fields:
+                out |= self.term(f, token)
+        return out
+
+    def expand(self, fields: tuple[str, ...], match: Any) -> set[str]:
+        """Indexed terms of ``fields`` for which ``match(term)`` is true."""
+        return {w for f in fields for w in self.lexicon(f) if match(w)}
+
+    def scores(self, fields: tuple[str, ...], tokens: list[str], within: DocSet,
+               limit: int | None) -> dict[int, float]:
+        """BM25F scores of documents in ``within`` for the positive search ``tokens``."""
+        if not tokens or not within:
+            return {}
+        q = wq.Or([wq.Term(f, t) for f in fields for t in dict.fromkeys(tokens)])
+        allowed = set(docsets.members(within))
+        results = self.searcher.search(q, filter=allowed, limit=limit, scored=True)
+        return {hit.docnum: float(hit.score) for hit in results}
+
+
+def stored_doc(item_json: dict[str, Any]) -> str:
+    return json.dumps(item_json, separators=(",", ":"), ensure_ascii=False)
+
+
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """``win*`` -> a regex over whole terms (``*`` any run, ``?`` one character)."""
+    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts), re.S)
+
+
+__all__ = ["IndexStore", "Snapshot", "TEXT_FIELDS", "analyze", "build_schema"]

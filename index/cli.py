@@ -1,0 +1,62 @@
+"""The ``cql`` command: one entry point, subcommands imported only when used.
+
+``cql parse`` must start fast (it lints thousands of saved queries), so nothing here
+imports Whoosh or the engine at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _parse_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("parse", help="validate CQL and print its canonical form",
+                       description="Parse, validate and normalize CQL queries given as "
+                       "arguments, or one per line on standard input.")
+    p.add_argument("queries", nargs="*", help="queries (default: read lines from stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per query")
+    p.add_argument("--lenient", action="store_true", help="use the lenient dialect")
+    p.set_defaults(run=lambda a: __import__("index.cli_parse").cli_parse.run(a))
+
+
+def _engine_commands(sub: argparse._SubParsersAction) -> None:
+    from index import cli_search
+
+    cli_search.add_commands(sub)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _parse_command,
+    _engine_commands,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cql", description="Confluence Query Language: parse, index and search.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,460 @@
+"""Compiles a normalized CQL tree into document sets over one index snapshot.
+
+Every clause becomes a set of document numbers (cached per snapshot by the backend) and
+AND / OR / NOT become integer bit operations, so a 10-clause query costs about as much
+as its most expensive clause. ``NOT`` is a difference from the search's universe, which
+already excludes everything the caller may not see: no query shape can reach past it.
+Semantics: docs/semantics.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cql import dates, textsearch
+from cql.ast import (
+    And,
+    Clause,
+    Date,
+    Expr,
+    FunctionCall,
+    List,
+    Not,
+    Number,
+    Op,
+    Or,
+    Query,
+    Scalar,
+    String,
+)
+from cql.errors import CqlError, ErrorCode
+from cql.fields import PROPERTY_PREFIX, property_parts
+from index import docsets
+from index.analysis import analyze, stem, words
+from index.backend import TEXT_FIELDS, Snapshot, wildcard_regex
+from index.context import SearchContext
+from index.docsets import DocSet
+
+#: CQL field -> (index field, value transform) for exact-match fields.
+EXACT_FIELDS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "id": ("id", str),
+    "type": ("type", str.lower),
+    "space": ("space", str.lower),
+    "label": ("label", str.lower),
+    "macro": ("macro", str.lower),
+    "pageStatus": ("page_status", str.lower),
+    "creator": ("creator", str),
+    "contributor": ("contributor", str),
+    "mention": ("mention", str),
+    "watcher": ("watcher", str),
+    "parent": ("parent", str),
+    "container": ("container", str),
+    "ancestor": ("ancestor", str),
+}
+FUZZY_DISTANCE = 2
+
+
+def title_key(value: str) -> str:
+    """How ``title =`` compares: case-insensitive, one layer of quotes stripped."""
+    if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
+        value = value[1:-1]
+    return value.lower()
+
+
+def epoch(moment: datetime) -> int:
+    """Whole seconds since the epoch (item dates and function instants are truncated)."""
+    return int(moment.timestamp() // 1)
+
+
+def levenshtein_within(a: str, b: str, limit: int) -> bool:
+    """True when the Levenshtein distance of ``a`` and ``b`` is at most ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return False
+        prev = cur
+    return prev[-1] <= limit
+
+
+@dataclass
+class Catalog:
+    """The site facts that are not per document: spaces and users."""
+
+    spaces: Mapping[str, Any]  # key -> Space
+    users: Mapping[str, Any]  # account id -> User
+
+
+@dataclass
+class SearchScope:
+    """Who is searching and what they may see; built by the engine from the caller."""
+
+    account_id: str | None = None
+    hidden_spaces: frozenset[str] = frozenset()  # policy mask (space keys)
+    hidden_types: frozenset[str] = frozenset()  # strict scopes
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Compiler:
+    def __init__(self, snap: Snapshot, catalog: Catalog, scope: SearchScope,
+                 context: SearchContext) -> None:
+        self.snap = snap
+        self.catalog = catalog
+        self.scope = scope
+        self.context = context
+        self.score_tokens: list[str] = []
+        self._spaces_lower = {k.lower(): s for k, s in catalog.spaces.items()}
+
+    # --- the universe -----------------------------------------------------------------
+
+    def visible(self, with_spaces: bool) -> DocSet:
+        """What this search may return before the query: statuses, archive, policy."""
+        snap = self.snap
+        content = snap.term("entity", "content")
+        out = content & snap.terms("status", self.context.content_statuses)
+        if with_spaces:
+            out |= snap.term("entity", "space")
+        if not self.context.include_archived_spaces:
+            archived = [k.lower() for k, s in self.catalog.spaces.items()
+                        if s.status == "archived"]
+            out &= ~snap.terms("space", archived)
+        if self.scope.hidden_spaces:
+            out &= ~(snap.terms("space", (k.lower() for k in self.scope.hidden_spaces))
+                     & content)
+        if self.scope.hidden_types:
+            out &= ~snap.terms("type", self.scope.hidden_types)
+        return out
+
+    def run(self, query: Query) -> DocSet:
+        self.universe = self.visible(_names_space_type(query.where))
+        if query.where is None:
+            return self.universe
+        return self.expr(query.where, positive=True) & self.universe
+
+    # --- boolean structure -------------------------------------------------------------
+
+    def expr(self, node: Expr, positive: bool) -> DocSet:
+        if isinstance(node, Clause):
+            return self.clause(node, positive)
+        if isinstance(node, Not):
+            return self.universe & ~self.expr(node.operand, not positive)
+        parts = [self.expr(child, positive) for child in node.operands]
+        out = parts[0]
+        for part in parts[1:]:
+            out = out & part if isinstance(node, And) else out | part
+        return out
+
+    def clause(self, clause: Clause, positive: bool) -> DocSet:
+        op = clause.op
+        negated = op in (Op.NE, Op.NOT_IN, Op.NOT_CONTAINS)
+        base = {Op.NE: Op.EQ, Op.NOT_IN: Op.IN, Op.NOT_CONTAINS: Op.CONTAINS}.get(op, op)
+        docs = self.positive_clause(clause, base, positive and not negated)
+        return self.universe & ~docs if negated else docs
+
+    def positive_clause(self, clause: Clause, op: Op, scoring: bool) -> DocSet:
+        name = clause.field
+        if op is Op.CONTAINS:
+            return self.contains(clause, name, scoring)
+        if name in ("created", "lastmodified"):
+            return self.date_clause(clause, op)
+        if name.startswith(PROPERTY_PREFIX):
+            return self.property_clause(clause, op)
+        values = self.values(clause)
+        snap = self.snap
+        if name in EXACT_FIELDS:
+            index_field, fix = EXACT_FIELDS[name]
+            return snap.terms(index_field, (fix(v) for v in values))
+        if name == "title":
+            return snap.terms("title_key", (title_key(v) for v in values))
+        if name == "parent.title":
+            parents = snap.terms("title_key", (title_key(v) for v in values))
+            return snap.terms("parent", self.ids_of(parents))
+        if name == "favourite":
+            return self.favourites(clause, values)
+        if name == "space.type":
+            return snap.terms("space", self.spaces_where(
+                lambda s: any(s.type == v.lower() for v in values)
+                or (any(v.lower() in ("favourite", "favorite") for v in values)
+                    and s.key in self.user_list("favourite_spaces", clause))))
+        if name == "space.category":
+            wanted = {v.lower() for v in values}
+            return snap.terms("space", self.spaces_where(
+                lambda s: any(c.lower() in wanted for c in s.categories)))
+        raise CqlError(ErrorCode.UNKNOWN_FIELD, f"No field exists with the name: '{name}'",
+                       "", clause.span.start, clause.span.end)
+
+    # --- values and functions ----------------------------------------------------------
+
+    def values(self, clause: Clause) -> list[str]:
+        items: Iterable[Scalar] = (clause.value.items if isinstance(clause.value, List)
+                                   else (clause.value,))  # type: ignore[assignment]
+        out: list[str] = []
+        for item in items:
+            if isinstance(item, FunctionCall):
+                out.extend(self.function_values(item))
+            elif isinstance(item, String):
+                out.append(item.value)
+            else:
+                out.append(item.text)  # type: ignore[union-attr]
+        return out
+
+    def account(self, call: FunctionCall | Clause) -> str:
+        if self.scope.account_id is None:
+            raise CqlError(ErrorCode.NEEDS_CONTEXT,
+                           f"{_name(call)} needs a signed-in user; this search has none",
+                           "", call.span.start, call.span.end)
+        return self.scope.account_id
+
+    def user_list(self, attr: str, call: FunctionCall | Clause) -> list[str]:
+        user = self.catalog.users.get(self.account(call))
+        return list(getattr(user, attr, []) or []) if user is not None else []
+
+    def function_values(self, call: FunctionCall) -> list[str]:
+        name = call.name
+        args = [a.value if isinstance(a, String) else a.text for a in call.args]
+        if name == "currentUser":
+            return [self.account(call)]
+        if name == "currentSpace":
+            if not self.context.space_key:
+                raise CqlError(ErrorCode.NEEDS_CONTEXT,
+                               "currentSpace() needs a space in the search context",
+                               "", call.span.start, call.span.end)
+            return [self.context.space_key]
+        if name == "favouriteSpaces":
+            return self.user_list("favourite_spaces", call)
+        if name == "recentlyViewedSpaces":
+            return self.user_list("recently_viewed_spaces", call)[: int(args[0])]
+        if name == "recentlyViewedContent":
+            skip = int(args[1]) if len(args) > 1 else 0
+            return self.user_list("recently_viewed_content", call)[skip: skip + int(args[0])]
+        raise CqlError(ErrorCode.FUNCTION_NOT_ALLOWED, f"{name}() cannot be used here", "",
+                       call.span.start, call.span.end)
+
+    def favourites(self, clause: Clause, values: list[str]) -> DocSet:
+        me = self.account(clause)
+        for v in values:
+            if v != me:
+                raise CqlError(ErrorCode.PERMISSION,
+                               "favourite can only name the searching user: use "
+                               "currentUser()", "", clause.span.start, clause.span.end)
+        return self.snap.terms("id", self.user_list("favourite_content", clause))
+
+    def spaces_where(self, test: Callable[[Any], bool]) -> list[str]:
+        return [k.lower() for k, s in self.catalog.spaces.items() if test(s)]
+
+    def ids_of(self, docs: DocSet) -> list[str]:
+        ids = self.snap.ids
+        return [i for d in docsets.members(docs) if (i := ids[d]) is not None]
+
+    # --- dates -------------------------------------------------------------------------
+
+    def instant_bounds(self, value: Scalar) -> tuple[int, int]:
+        """``[start, end)`` in epoch seconds for a literal or a function instant."""
+        if isinstance(value, FunctionCall):
+            inc = None
+            if value.args:
+                arg = value.args[0]
+                raw = arg.value if isinstance(arg, String) else arg.text
+                inc = dates.parse_increment(raw, lenient=True)
+            moment = dates.evaluate_function(value.name, inc, self.context.now,
+                                             self.context.zone, self.context.week_start)
+            t = epoch(moment)
+            return t, t + 1
+        raw = value.value if isinstance(value, String) else value.text  # type: ignore
+        interval = dates.literal_interval(raw, self.context.zone)
+        return epoch(interval.start), epoch(interval.end - timedelta(microseconds=1)) + 1
+
+    def date_clause(self, clause: Clause, op: Op) -> DocSet:
+        lo, hi = self.instant_bounds(clause.value)  # type: ignore[arg-type]
+        col = self.sorted_dates(clause.field)
+        if op is Op.EQ:
+            return self.date_range(col, lo, hi)
+        if op is Op.GT:
+            return self.date_range(col, hi, None)
+        if op is Op.GE:
+            return self.date_range(col, lo, None)
+        if op is Op.LT:
+            return self.date_range(col, None, lo)
+        return self.date_range(col, None, hi)  # LE
+
+    def sorted_dates(self, field_name: str) -> tuple[list[int], list[int]]:
+        cache = self.snap.__dict__.setdefault("_sorted_dates", {})
+        if field_name not in cache:
+            content = docsets.members(self.snap.term("entity", "content"))
+            column = self.snap.column(field_name)
+            pairs = sorted((column[d], d) for d in content)
+            cache[field_name] = ([p[0] for p in pairs], [p[1] for p in pairs])
+        return cache[field_name]
+
+    def date_range(self, col: tuple[list[int], list[int]], lo: int | None,
+                   hi: int | None) -> DocSet:
+        values, docs = col
+        i = 0 if lo is None else bisect.bisect_left(values, lo)
+        j = len(values) if hi is None else bisect.bisect_left(values, hi)
+        return docsets.from_ids(docs[i:j], self.snap.size)
+
+    # --- content properties ------------------------------------------------------------
+
+    def property_values(self, name: str) -> dict[int, Any]:
+        key, path = property_parts(name)
+        cache = self.snap.__dict__.setdefault("_properties", {})
+        if (key, path) not in cache:
+            found: dict[int, Any] = {}
+            for docnum, stored in self.snap.all_stored():
+                props = json.loads(stored.get("doc", "{}")).get("properties") or {}
+                value: Any = props.get(key)
+                for part in path:
+                    value = value.get(part) if isinstance(value, dict) else None
+                if value is not None and not isinstance(value, dict | list):
+                    found[docnum] = value
+            cache[(key, path)] = found
+        return cache[(key, path)]
+
+    def property_clause(self, clause: Clause, op: Op) -> DocSet:
+        values = self.property_values(clause.field)
+        literals = self.values(clause)
+        number_literals = [_number(v) for v in literals]
+
+        def test(value: Any) -> bool:
+            is_num = isinstance(value, int | float) and not isinstance(value, bool)
+            if op in (Op.EQ, Op.IN):
+                return any((is_num and n is not None and value == n)
+                           or (not is_num and _text(value) == lit.lower())
+                           for lit, n in zip(literals, number_literals, strict=True))
+            n = number_literals[0]
+            if not is_num or n is None:
+                return False
+            return {Op.GT: value > n, Op.GE: value >= n, Op.LT: value < n,
+                    Op.LE: value <= n}[op]
+
+        return docsets.from_ids((d for d, v in values.items() if test(v)), self.snap.size)
+
+    # --- text ----------------------------------------------------------------------------
+
+    def contains(self, clause: Clause, name: str, scoring: bool) -> DocSet:
+        raw = self.values(clause)[0]
+        tree = textsearch.parse_text(raw)
+        if name in ("text", "title"):
+            fields = TEXT_FIELDS if name == "text" else ("title",)
+            docs = self.text_docs(tree, fields)
+            if scoring:
+                self.score_tokens.extend(_positive_tokens(tree))
+            return docs
+        if name == "space.title":
+            keys = self.spaces_where(lambda s: matches_tokens(tree, analyze(s.name)))
+            return self.snap.terms("space", keys)
+        if name == "creator.fullname":
+            people = [u.account_id for u in self.catalog.users.values()
+                      if matches_tokens(tree, analyze(u.display_name))]
+            return self.snap.terms("creator", people)
+        if name == "parent.title":
+            parents = self.text_docs(tree, ("title",)) & self.snap.term("entity", "content")
+            return self.snap.terms("parent", self.ids_of(parents))
+        if name.startswith(PROPERTY_PREFIX):
+            found = self.property_values(name)
+            return docsets.from_ids(
+                (d for d, v in found.items() if matches_tokens(tree, analyze(_text(v)))),
+                self.snap.size)
+        raise CqlError(ErrorCode.OPERATOR_NOT_ALLOWED, f"'{name}' does not support '~'",
+                       "", clause.span.start, clause.span.end)
+
+    def text_docs(self, tree: textsearch.TextQuery, fields: tuple[str, ...]) -> DocSet:
+        snap = self.snap
+        if isinstance(tree, textsearch.Term | textsearch.Phrase):
+            return snap.phrase_docs(fields, analyze(tree.text))
+        if isinstance(tree, textsearch.Wildcard):
+            rx = wildcard_regex(tree.pattern)
+            return snap.terms_in(fields, snap.expand(fields, lambda w: rx.fullmatch(w)))
+        if isinstance(tree, textsearch.Fuzzy):
+            word = tree.text.lower()
+            return snap.terms_in(fields, snap.expand(
+                fields, lambda w: levenshtein_within(word, w, FUZZY_DISTANCE)))
+        if isinstance(tree, textsearch.Any):
+            out = docsets.EMPTY
+            for part in tree.parts:
+                out |= self.text_docs(part, fields)
+            return out
+        if not tree.must:
+            return docsets.EMPTY
+        out = self.text_docs(tree.must[0], fields)
+        for part in tree.must[1:]:
+            out &= self.text_docs(part, fields)
+        for part in tree.must_not:
+            out &= ~self.text_docs(part, fields)
+        return out & snap.live
+
+
+def matches_tokens(tree: textsearch.TextQuery, tokens: list[str]) -> bool:
+    """The text query against one small field's stemmed tokens (names, titles)."""
+    if isinstance(tree, textsearch.Term | textsearch.Phrase):
+        want = analyze(tree.text)
+        n = len(want)
+        return n > 0 and any(tokens[i:i + n] == want for i in range(len(tokens) - n + 1))
+    if isinstance(tree, textsearch.Wildcard):
+        rx = wildcard_regex(tree.pattern)
+        return any(rx.fullmatch(t) for t in tokens)
+    if isinstance(tree, textsearch.Fuzzy):
+        word = tree.text.lower()
+        return any(levenshtein_within(word, t, FUZZY_DISTANCE) for t in tokens)
+    if isinstance(tree, textsearch.Any):
+        return any(matches_tokens(p, tokens) for p in tree.parts)
+    return bool(tree.must) and all(matches_tokens(p, tokens) for p in tree.must) and not any(
+        matches_tokens(p, tokens) for p in tree.must_not)
+
+
+def _positive_tokens(tree: textsearch.TextQuery) -> list[str]:
+    if isinstance(tree, textsearch.Term | textsearch.Phrase):
+        return analyze(tree.text)
+    if isinstance(tree, textsearch.Fuzzy):
+        return [stem(w) for w in words(tree.text)]
+    if isinstance(tree, textsearch.Wildcard):
+        return []
+    if isinstance(tree, textsearch.Any):
+        return [t for p in tree.parts for t in _positive_tokens(p)]
+    return [t for p in tree.must for t in _positive_tokens(p)]
+
+
+def _names_space_type(expr: Expr | None) -> bool:
+    """Does a positive ``type`` clause (not under NOT) name ``space``?"""
+    stack: list[tuple[Expr, bool]] = [(expr, True)] if expr is not None else []
+    while stack:
+        node, positive = stack.pop()
+        if isinstance(node, Clause):
+            if positive and node.field == "type" and node.op in (Op.EQ, Op.IN):
+                items = node.value.items if isinstance(node.value, List) else (node.value,)
+                if any(isinstance(v, String) and v.value.lower() == "space" for v in items):
+                    return True
+        elif isinstance(node, Not):
+            stack.append((node.operand, False))
+        else:
+            stack.extend((child, positive) for child in node.operands)
+    return False
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).lower()
+
+
+def _name(node: FunctionCall | Clause) -> str:
+    return f"{node.name}()" if isinstance(node, FunctionCall) else node.field
+
+
+__all__ = ["Catalog", "Compiler", "SearchScope", "Date", "Number", "Or"]

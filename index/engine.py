@@ -1,0 +1,398 @@
+"""The search engine: build or open an index, then answer CQL for a caller.
+
+``Engine.search`` runs the pipeline of the README: parse and validate (``cql``), normalize,
+compile to document sets over one long-lived snapshot (``compiler``), apply the caller's
+mask, order, page and cut excerpts. What a caller may see is decided here, outside the
+query, and is the first and last thing applied.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+import cql
+from cql.ast import Query
+from index import docsets
+from index.backend import IndexStore, Snapshot
+from index.callers import AnonymousCaller, AppCaller, UserCaller
+from index.compiler import Catalog, Compiler, SearchScope
+from index.context import SearchContext
+from index.documents import content_document, load_doc, space_document, url_of
+from index.errors import EngineError
+from index.excerpts import highlight
+from index.models import Space, User
+from index.site import Reject, Site, derive, load_site, parse_content_line
+
+Caller = UserCaller | AppCaller | AnonymousCaller
+MAX_LIMIT = 1000
+EXCERPT_MODES = ("highlight", "indexed", "none", "highlight_unescaped", "indexed_unescaped")
+CATALOG_FILE = "catalog.json"
+SECRET_FILE = "cursor.key"
+WHOOSH_DIR = "whoosh"
+
+
+class SearchResult(BaseModel):
+    id: str
+    entityType: str
+    type: str
+    status: str
+    title: str
+    space: str
+    url: str
+    excerpt: str
+    lastModified: str | None = None
+    created: str | None = None
+    score: float | None = None
+    creator: str | None = None
+    parentId: str | None = None
+    containerId: str | None = None
+    fileName: str | None = None
+    labels: list[str] = Field(default_factory=list)
+
+
+class SearchPage(BaseModel):
+    results: list[SearchResult]
+    start: int
+    limit: int
+    size: int
+    totalSize: int
+    cqlQuery: str
+    searchDuration: int
+    next: str | None = None
+
+
+class BuildReport(BaseModel):
+    items: int
+    spaces: int
+    rejected: int
+    rejects: list[str]
+    seconds: float
+
+
+class Engine:
+    """A CQL search engine over one index directory."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+        self.store = IndexStore(self.index_dir / WHOOSH_DIR)
+        catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
+        self.spaces: dict[str, Space] = {
+            s["key"]: Space.model_validate(s) for s in catalog["spaces"]}
+        self.users: dict[str, User] = {
+            u["account_id"]: User.model_validate(u) for u in catalog["users"]}
+        self.extras: dict[str, Any] = catalog.get("extras", {})
+        self._secret = (self.index_dir / SECRET_FILE).read_bytes()
+        self.last_build: BuildReport | None = None
+        self._policy_layer: Any = None
+
+    # --- building ------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, site_dir: str | Path, index_dir: str | Path,
+              progress: Callable[[int, int], None] | None = None) -> Engine:
+        """Index a site directory into ``index_dir``, replacing it only when complete.
+
+        Rejected lines are reported in ``engine.last_build`` and everything else is indexed.
+        """
+        started = time.perf_counter()
+        site = load_site(site_dir)
+        target = Path(index_dir)
+        staging = target.with_name(f"{target.name}.building-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir(parents=True)
+            _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras)
+            (staging / SECRET_FILE).write_bytes(secrets.token_bytes(32))
+            store = IndexStore.create(staging / WHOOSH_DIR)
+            store.write(_site_documents(site, progress), bulk=len(site.content) > 20_000)
+            store.close()
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _replace_dir(staging, target)
+        engine = cls(target)
+        engine.last_build = BuildReport(
+            items=len(site.content), spaces=len(site.spaces), rejected=len(site.rejects),
+            rejects=[str(r) for r in site.rejects], seconds=time.perf_counter() - started)
+        return engine
+
+    @classmethod
+    def open(cls, index_dir: str | Path) -> Engine:
+        path = Path(index_dir)
+        if not (path / CATALOG_FILE).is_file() or not IndexStore.exists(path / WHOOSH_DIR):
+            raise EngineError("not_found", f"no cql-search index in {path}")
+        return cls(path)
+
+    # --- incremental changes ---------------------------------------------------------------
+
+    def upsert(self, items: Iterable[Mapping[str, Any]]) -> list[Reject]:
+        """Add or replace content items; moved items take their subtrees with them.
+
+        Returns the items rejected (validation, unknown space, dangling parent, cycle);
+        the others are written in one commit.
+        """
+        snap = self.store.snapshot()
+        rejects: list[Reject] = []
+        incoming = {}
+        for n, raw in enumerate(items, 1):
+            try:
+                item = parse_content_line(raw)
+            except Exception as err:  # pydantic ValidationError, bad body
+                rejects.append(Reject("upsert", n, str(err).splitlines()[0]))
+                continue
+            if item.space not in self.spaces:
+                rejects.append(Reject("upsert", n, f"unknown space key {item.space!r}"))
+                continue
+            incoming[item.id] = item
+        # Everything the new items may hang from or carry along, from the index.
+        known = {i.id: i for i in self._stored_items(snap)}
+        known.update(incoming)
+        derived, problems = derive(known)
+        rejects.extend(problems)
+        changed = [derived[i] for i in derived if i in incoming or
+                   derived[i].ancestors != known[i].ancestors]
+        self.store.write(content_document(i) for i in changed)
+        return rejects
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Delete content items by id (their descendants stay, as orphans do not exist
+        in Confluence: delete subtrees explicitly). Returns how many were present."""
+        snap = self.store.snapshot()
+        present = [i for i in ids if i in snap.docnum_by_id]
+        self.store.write((), delete_ids=present)
+        return len(present)
+
+    def _stored_items(self, snap: Snapshot) -> list[Any]:
+        from index.models import ContentItem
+
+        out = []
+        for _, stored in snap.all_stored():
+            doc = load_doc(stored)
+            if "key" not in doc:
+                out.append(ContentItem.model_validate(doc))
+        return out
+
+    # --- searching -----------------------------------------------------------------------
+
+    def search(self, cql_text: str, *, caller: Caller | None = None,
+               context: SearchContext | None = None, limit: int = 25, start: int = 0,
+               cursor: str | None = None, excerpt: str = "highlight",
+               dialect: str = "strict", strict_scopes: bool = False) -> SearchPage:
+        """Run ``cql_text`` for ``caller`` and return one page of results.
+
+        ``caller=None`` is the local operator: no account, no policy mask. Errors in the
+        query raise :class:`cql.CqlError`; access problems raise :class:`EngineError`.
+        """
+        began = time.perf_counter()
+        context = context or SearchContext()
+        if excerpt not in EXCERPT_MODES:
+            raise EngineError("bad_request", f"excerpt must be one of {EXCERPT_MODES}")
+        if limit < 0 or start < 0:
+            raise EngineError("bad_request", "limit and start cannot be less than zero")
+        limit = min(limit, MAX_LIMIT) or 1
+        query = cql.normalize(cql.parse(cql_text, dialect=dialect))
+        canonical = cql.to_cql(query)
+        scope = self.scope_for(caller, strict_scopes)
+        if cursor is not None:
+            start = self._open_cursor(cursor, canonical, caller, context)
+        snap = self.store.snapshot()
+        compiler = Compiler(snap, Catalog(self.spaces, self.users), scope, context)
+        try:
+            hits = compiler.run(query)
+        except cql.CqlError as err:
+            raise err.with_query(cql_text) from None
+        total = docsets.count(hits)
+        ordered = self._order(snap, query, hits, compiler.score_tokens, start + limit)
+        page = ordered[start: start + limit]
+        results = [self._result(snap, d, score, compiler.score_tokens, excerpt)
+                   for d, score in page]
+        nxt = None
+        if start + limit < total:
+            nxt = self._make_cursor(start + limit, canonical, caller, context)
+        return SearchPage(
+            results=results, start=start, limit=limit, size=len(results), totalSize=total,
+            cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
+            next=nxt)
+
+    def count(self, cql_text: str, **kwargs: Any) -> int:
+        return self.search(cql_text, limit=1, excerpt="none", **kwargs).totalSize
+
+    # --- callers -------------------------------------------------------------------------
+
+    def scope_for(self, caller: Caller | None, strict_scopes: bool = False) -> SearchScope:
+        """What ``caller`` may see: its account (for currentUser()) and its mask."""
+        if caller is None:
+            return SearchScope()
+        if isinstance(caller, UserCaller):
+            return SearchScope(account_id=caller.account_id)
+        layer = self.policy_layer()
+        if isinstance(caller, AnonymousCaller):
+            return SearchScope(hidden_spaces=layer.anonymous_hidden())
+        return layer.app_scope(caller, strict_scopes)
+
+    def policy_layer(self) -> Any:
+        if self._policy_layer is None:
+            from index.enforcement import PolicyLayer
+
+            self._policy_layer = PolicyLayer(self)
+        return self._policy_layer
+
+    # --- ordering ------------------------------------------------------------------------
+
+    def _order(self, snap: Snapshot, query: Query, hits: int, tokens: list[str],
+               needed: int) -> list[tuple[int, float | None]]:
+        docs = docsets.members(hits)
+        tiebreak = _id_key(snap)
+        docs.sort(key=tiebreak)
+        if query.order_by:
+            for key in reversed(query.order_by):
+                docs.sort(key=_sort_key(snap, key.field), reverse=key.descending)
+            return [(d, None) for d in docs]
+        lastmod = snap.column("lastmodified")
+        docs.sort(key=lambda d: lastmod[d], reverse=True)
+        scores = snap.scores(_fields_for(query), tokens, hits, None) if tokens else {}
+        if scores:
+            docs.sort(key=lambda d: scores.get(d, 0.0), reverse=True)
+        return [(d, scores.get(d, 0.0)) for d in docs]
+
+    # --- results -------------------------------------------------------------------------
+
+    def _result(self, snap: Snapshot, docnum: int, score: float | None, tokens: list[str],
+                mode: str) -> SearchResult:
+        stored = snap.stored(docnum)
+        doc = load_doc(stored)
+        if "key" in doc:  # a space entity
+            text = doc.get("description", "")
+            title, excerpt = highlight(doc["name"], text, tokens, mode)
+            return SearchResult(
+                id=stored["id"], entityType="space", type="space", status=doc["status"],
+                title=title, space=doc["key"], url=url_of("space", doc), excerpt=excerpt,
+                score=score)
+        body = self._body_text(doc)
+        title, excerpt = highlight(doc["title"], body, tokens, mode)
+        return SearchResult(
+            id=doc["id"], entityType="content", type=doc["type"], status=doc["status"],
+            title=title, space=doc["space"], url=url_of("content", doc), excerpt=excerpt,
+            lastModified=doc["lastmodified"], created=doc["created"], score=score,
+            creator=doc["creator"], parentId=doc.get("parent_id"),
+            containerId=doc.get("container_id"), fileName=doc.get("file_name"),
+            labels=doc.get("labels", []))
+
+    @staticmethod
+    def _body_text(doc: dict[str, Any]) -> str:
+        return str(doc.get("text", ""))
+
+    # --- cursors -------------------------------------------------------------------------
+
+    def _binding(self, canonical: str, caller: Caller | None, context: SearchContext) -> str:
+        who = caller.fingerprint() if caller is not None else "local"
+        return f"{canonical}\x00{who}\x00{context.model_dump_json()}"
+
+    def _make_cursor(self, offset: int, canonical: str, caller: Caller | None,
+                     context: SearchContext) -> str:
+        body = json.dumps({"o": offset}).encode()
+        mac = hmac.new(self._secret, body + self._binding(canonical, caller, context).encode(),
+                       hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(body + b"." + mac).decode().rstrip("=")
+
+    def _open_cursor(self, cursor: str, canonical: str, caller: Caller | None,
+                     context: SearchContext) -> int:
+        bad = EngineError("bad_cursor", "the cursor is not valid for this query and caller")
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            body, mac = raw.rsplit(b".", 1)
+            want = hmac.new(self._secret,
+                            body + self._binding(canonical, caller, context).encode(),
+                            hashlib.sha256).digest()[:16]
+            if not hmac.compare_digest(mac, want):
+                raise bad
+            offset = int(json.loads(body)["o"])
+        except EngineError:
+            raise
+        except Exception:
+            raise bad from None
+        if offset < 0:
+            raise bad
+        return offset
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _fields_for(query: Query) -> tuple[str, ...]:
+    from index.backend import TEXT_FIELDS
+
+    return TEXT_FIELDS
+
+
+def _id_key(snap: Snapshot) -> Callable[[int], tuple[int, int, str]]:
+    nums = snap.column("num")
+    ids = snap.ids
+    spaces = docsets.as_bytes(snap.term("entity", "space"), snap.size)
+
+    def key(d: int) -> tuple[int, int, str]:
+        if spaces[d >> 3] >> (d & 7) & 1:
+            return (1, 0, (ids[d] or "").lower())
+        return (0, nums[d], "")
+
+    return key
+
+
+def _sort_key(snap: Snapshot, field: str) -> Callable[[int], Any]:
+    if field == "id":
+        return _id_key(snap)
+    if field in ("created", "lastmodified"):
+        col = snap.column(field)
+        spaces = docsets.as_bytes(snap.term("entity", "space"), snap.size)
+        low = -(2**63)
+        return lambda d: low if spaces[d >> 3] >> (d & 7) & 1 else col[d]
+    column = {"title": "title_sort", "type": "type", "space": "space"}[field]
+    col = snap.column(column)
+    return lambda d: col[d]
+
+
+def _site_documents(site: Site, progress: Callable[[int, int], None] | None
+                    ) -> Iterable[dict[str, Any]]:
+    total = len(site.content) + len(site.spaces)
+    done = 0
+    for space in site.spaces.values():
+        yield space_document(space)
+        done += 1
+    for item in site.content.values():
+        yield content_document(item)
+        done += 1
+        if progress is not None and done % 500 == 0:
+            progress(done, total)
+    if progress is not None:
+        progress(total, total)
+
+
+def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],
+                   extras: Mapping[str, Any]) -> None:
+    data = {
+        "spaces": [s.model_dump(mode="json") for s in spaces],
+        "users": [u.model_dump(mode="json") for u in users],
+        "extras": dict(extras),
+    }
+    (path / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap ``new`` into place: the old index stays whole until the new one is there."""
+    old = target.with_name(f"{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
