@@ -25,6 +25,31 @@ from index import docsets
 from index.analysis import analyze, whoosh_analyzer
 from index.docsets import DocSet
 
+
+def _patch_length_reader_cache() -> None:
+    """Make Whoosh remember that a field has no length column.
+
+    ``W3PerDocReader._cached_reader`` caches only readers it found; for fields without
+    lengths (our unscored keyword fields) it asks the file system again for every posting
+    written, which was a third of build time. Segments are immutable, so a miss can be
+    cached exactly like a hit.
+    """
+    from whoosh.codec import whoosh3
+
+    def cached_reader(self, fieldname, column):  # type: ignore[no-untyped-def]
+        try:
+            return self._readers[fieldname]
+        except KeyError:
+            reader = (self.column_reader(fieldname, column)
+                      if self.has_column(fieldname) else None)
+            self._readers[fieldname] = reader
+            return reader
+
+    whoosh3.W3PerDocReader._cached_reader = cached_reader
+
+
+_patch_length_reader_cache()
+
 #: Full-text fields; ``text ~`` searches all of them, ``title ~`` only the first.
 TEXT_FIELDS = ("title", "body", "labels_text", "file_name")
 #: Multi-valued exact fields, stored comma-separated.

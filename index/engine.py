@@ -17,6 +17,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +286,8 @@ class Engine:
         return SearchResult(
             id=doc["id"], entityType="content", type=doc["type"], status=doc["status"],
             title=title, space=doc["space"], url=url_of("content", doc), excerpt=excerpt,
-            lastModified=doc["lastmodified"], created=doc["created"], score=score,
+            lastModified=_cloud_time(doc["lastmodified"]), created=_cloud_time(doc["created"]),
+            score=score,
             creator=doc["creator"], parentId=doc.get("parent_id"),
             containerId=doc.get("container_id"), fileName=doc.get("file_name"),
             labels=doc.get("labels", []))
@@ -305,14 +307,14 @@ class Engine:
         body = json.dumps({"o": offset}).encode()
         mac = hmac.new(self._secret, body + self._binding(canonical, caller, context).encode(),
                        hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(body + b"." + mac).decode().rstrip("=")
+        return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
     def _open_cursor(self, cursor: str, canonical: str, caller: Caller | None,
                      context: SearchContext) -> int:
         bad = EngineError("bad_cursor", "the cursor is not valid for this query and caller")
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            body, mac = raw.rsplit(b".", 1)
+            body, mac = raw[:-16], raw[-16:]
             want = hmac.new(self._secret,
                             body + self._binding(canonical, caller, context).encode(),
                             hashlib.sha256).digest()[:16]
@@ -329,6 +331,12 @@ class Engine:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _cloud_time(iso: str) -> str:
+    """ISO-8601 in UTC with milliseconds, as Confluence Cloud writes ``lastModified``."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _fields_for(query: Query) -> tuple[str, ...]:
