@@ -31,6 +31,7 @@ from index.callers import AnonymousCaller, AppCaller, UserCaller
 from index.compiler import Catalog, Compiler, SearchScope
 from index.context import SearchContext
 from index.documents import content_document, load_doc, space_document, url_of
+from index.enforcement import PolicyLayer, initialize_store
 from index.errors import EngineError
 from index.excerpts import highlight
 from index.models import Space, User
@@ -116,6 +117,7 @@ class Engine:
             staging.mkdir(parents=True)
             _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras)
             (staging / SECRET_FILE).write_bytes(secrets.token_bytes(32))
+            initialize_store(staging, site.extras)
             store = IndexStore.create(staging / WHOOSH_DIR)
             store.write(_site_documents(site, progress), bulk=len(site.content) > 20_000)
             store.close()
@@ -245,8 +247,6 @@ class Engine:
 
     def policy_layer(self) -> Any:
         if self._policy_layer is None:
-            from index.enforcement import PolicyLayer
-
             self._policy_layer = PolicyLayer(self)
         return self._policy_layer
 

@@ -1,0 +1,167 @@
+"""Where policies meet the engine: masks for callers, and events for policy changes.
+
+The policy decisions themselves are pure functions in ``policy.py``; this module keeps the
+engine's ``PolicyStore`` (persisted beside the index), turns a caller into the set of
+spaces and types it may not see (cached per store version, so a policy change costs one
+recomputation, not an index rebuild), and streams the events a change generates to the
+event bus and the event log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from index import docsets
+from index.callers import AppCaller
+from index.compiler import SearchScope
+from index.errors import EngineError
+from index.events import REPORTED_TYPES, EventBus, EventLog, EventSettings, PolicyEvents
+from index.policy import (
+    PolicyChange,
+    PolicyStore,
+    SiteInfo,
+    anonymous_blocked_spaces,
+    blocked_spaces,
+    check_grant,
+    check_search_scopes,
+    hidden_types_for_scopes,
+    parse_apps,
+    parse_grants,
+    parse_policies,
+    parse_site_info,
+)
+
+if TYPE_CHECKING:
+    from index.engine import Engine
+
+POLICY_FILE = "policies.json"
+EVENT_LOG_FILE = "events.jsonl"
+LOCAL_SITE = SiteInfo(cloud_id="local", name="local site", base_url="http://localhost/wiki")
+
+
+def initialize_store(index_dir: Path, extras: dict[str, Any]) -> PolicyStore:
+    """Create the index's policy store from a site's ``policies.json``, ``apps.json``,
+    ``grants.json`` and ``site.json`` (each optional). Invalid files fail the build:
+    a policy silently dropped would open content it was meant to close."""
+    site = parse_site_info(extras["site.json"]) if "site.json" in extras else None
+    return PolicyStore.initialize(
+        index_dir / POLICY_FILE,
+        site=site,
+        apps=parse_apps(extras.get("apps.json", [])),
+        policies=parse_policies(extras.get("policies.json", [])),
+        grants=parse_grants(extras.get("grants.json", [])),
+    )
+
+
+class IndexObjects:
+    """The ``ObjectSource`` of policy events: reported objects of spaces, in event order."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def objects_in_spaces(self, space_keys: list[str]) -> Iterator[tuple[str, str, str]]:
+        snap = self.engine.store.snapshot()
+        ids = snap.ids
+        content = snap.term("entity", "content")
+        for key in space_keys:
+            in_space = snap.term("space", key.lower()) & content
+            for kind in sorted(REPORTED_TYPES):
+                found = [ids[d] for d in docsets.members(in_space & snap.term("type", kind))]
+                for object_id in sorted((i for i in found if i), key=int):
+                    yield key, kind, object_id
+
+
+class PolicyLayer:
+    """The engine's policy state and the masks it implies."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        path = engine.index_dir / POLICY_FILE
+        self.store = PolicyStore(path)
+        self.bus = EventBus()
+        self.log = EventLog(engine.index_dir / EVENT_LOG_FILE)
+        self.settings = EventSettings()
+        self._masks: dict[tuple[str, int], frozenset[str]] = {}
+        self._mtime = _mtime(path)
+        self.last_records: list[Any] = []
+
+    # --- masks -----------------------------------------------------------------------------
+
+    def _fresh(self) -> PolicyStore:
+        """Pick up changes another process wrote (``cql policy activate`` beside a REPL)."""
+        mtime = _mtime(self.store.path)
+        if mtime != self._mtime:
+            self.store.reload()
+            self._mtime = mtime
+        return self.store
+
+    def _space_keys(self) -> list[str]:
+        return list(self.engine.spaces)
+
+    def hidden_for_app(self, app_id: str) -> frozenset[str]:
+        store = self._fresh()
+        key = (app_id, store.version)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = blocked_spaces(app_id, store.list(), store.apps, self._space_keys())
+            self._masks = {k: v for k, v in self._masks.items() if k[1] == store.version}
+            self._masks[key] = mask
+        return mask
+
+    def anonymous_hidden(self) -> frozenset[str]:
+        store = self._fresh()
+        return anonymous_blocked_spaces(store.list(), self._space_keys())
+
+    def app_scope(self, caller: AppCaller, strict_scopes: bool) -> SearchScope:
+        """The account, hidden spaces and hidden types of an app caller, or an error when
+        its token may not search or its user never granted it access."""
+        check_search_scopes(caller)
+        store = self._fresh()
+        if caller.acting_for is not None:
+            check_grant(caller, store.grants, store.site or LOCAL_SITE)
+        return SearchScope(
+            account_id=caller.acting_for,
+            hidden_spaces=self.hidden_for_app(caller.app_id),
+            hidden_types=hidden_types_for_scopes(caller) if strict_scopes else frozenset(),
+        )
+
+    # --- changes and their events ------------------------------------------------------------
+
+    def apply(self, change: PolicyChange) -> int:
+        """Generate the events of ``change``, log them and hand them to subscribers.
+
+        Returns how many events were delivered. Generation streams: memory stays flat
+        however many objects the change blocks.
+        """
+        self._mtime = _mtime(self.store.path)
+        site = self.store.site or LOCAL_SITE
+        events = PolicyEvents(change, apps=self.store.apps, space_keys=self._space_keys(),
+                              objects=IndexObjects(self.engine), cloud_id=site.cloud_id,
+                              settings=self.settings)
+        delivered = 0
+        for delivery in events:
+            self.log.append(delivery)
+            self.bus.publish(delivery)
+            delivered += 1
+        self.last_records = list(events.records)
+        return delivered
+
+    def change(self, action: str, policy_id: str, **fields: Any) -> PolicyChange:
+        """Run one store mutation (``activate``, ``deactivate``, ``update``, ``delete``,
+        ``create``) and emit its events."""
+        method = getattr(self.store, action, None)
+        if action not in ("activate", "deactivate", "update", "delete", "create") or not method:
+            raise EngineError("bad_request", f"unknown policy action {action!r}")
+        change = method(policy_id, **fields) if action != "create" else method(fields)
+        self.apply(change)
+        return change
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return 0.0
