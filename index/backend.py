@@ -19,6 +19,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.idsets import DocIdSet
 from whoosh.scoring import BM25F
 
 from index import docsets
@@ -165,6 +166,8 @@ class Snapshot:
         self._terms: dict[tuple[str, str], DocSet] = {}
         self._columns: dict[str, list[Any]] = {}
         self._lexicons: dict[str, list[str]] = {}
+        #: Structures that layers above build from this snapshot (orderings, date columns).
+        self.cache: dict[Any, Any] = {}
 
     def close(self) -> None:
         self.searcher.close()
@@ -258,15 +261,44 @@ class Snapshot:
         """Indexed terms of ``fields`` for which ``match(term)`` is true."""
         return {w for f in fields for w in self.lexicon(f) if match(w)}
 
-    def scores(self, fields: tuple[str, ...], tokens: list[str], within: DocSet,
-               limit: int | None) -> dict[int, float]:
-        """BM25F scores of documents in ``within`` for the positive search ``tokens``."""
-        if not tokens or not within:
-            return {}
+    def top_scores(self, fields: tuple[str, ...], tokens: list[str], within: DocSet,
+                   needed: int, rank: list[int]) -> list[tuple[int, float]]:
+        """The ``needed`` best BM25F-scored documents of ``within`` for ``tokens``, ties
+        broken by ``rank``; documents the tokens do not match are not listed.
+
+        Whoosh's top-k is asked for a margin beyond ``needed``; only when a run of equal
+        scores crosses that margin (so whoosh may have cut a tie arbitrarily) is every
+        match scored, which keeps paging exact without scoring every match every time.
+        """
+        if not tokens or not within or needed <= 0:
+            return []
         q = wq.Or([wq.Term(f, t) for f in fields for t in dict.fromkeys(tokens)])
-        allowed = set(docsets.members(within))
-        results = self.searcher.search(q, filter=allowed, limit=limit, scored=True)
-        return {hit.docnum: float(hit.score) for hit in results}
+        allowed = _Members(within, self.size)
+        limit = needed + 64
+        top = self.searcher.search(q, filter=allowed, limit=limit, scored=True).top_n
+        if len(top) == limit and top[needed - 1][0] <= top[-1][0]:
+            top = self.searcher.search(q, filter=allowed, limit=None, scored=True).top_n
+        ranked = sorted(((d, float(score)) for score, d in top),
+                        key=lambda pair: (-pair[1], rank[pair[0]]))
+        return ranked[:needed]
+
+
+class _Members(DocIdSet):
+    """A document set as Whoosh's filter: membership tests straight on the bits."""
+
+    def __init__(self, docs: DocSet, size: int) -> None:
+        self._raw = docsets.as_bytes(docs, size)
+        self._count = docsets.count(docs)
+        self._docs = docs
+
+    def __contains__(self, d: object) -> bool:
+        return isinstance(d, int) and bool(self._raw[d >> 3] >> (d & 7) & 1)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(docsets.members(self._docs))
 
 
 def stored_doc(item_json: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ Semantics: docs/semantics.md.
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from cql.fields import PROPERTY_PREFIX, property_parts
 from index import docsets
 from index.analysis import analyze, stem, words
 from index.backend import TEXT_FIELDS, Snapshot, wildcard_regex
+from index.columns import SortedColumn
 from index.context import SearchContext
 from index.docsets import DocSet
 
@@ -286,21 +286,18 @@ class Compiler:
             return self.date_range(col, None, lo)
         return self.date_range(col, None, hi)  # LE
 
-    def sorted_dates(self, field_name: str) -> tuple[list[int], list[int]]:
-        cache = self.snap.__dict__.setdefault("_sorted_dates", {})
-        if field_name not in cache:
+    def sorted_dates(self, field_name: str) -> SortedColumn:
+        key = ("dates", field_name)
+        col = self.snap.cache.get(key)
+        if col is None:
             content = docsets.members(self.snap.term("entity", "content"))
-            column = self.snap.column(field_name)
-            pairs = sorted((column[d], d) for d in content)
-            cache[field_name] = ([p[0] for p in pairs], [p[1] for p in pairs])
-        return cache[field_name]
+            values = self.snap.column(field_name)
+            col = self.snap.cache[key] = SortedColumn([(values[d], d) for d in content],
+                                                      self.snap.size)
+        return col  # type: ignore[no-any-return]
 
-    def date_range(self, col: tuple[list[int], list[int]], lo: int | None,
-                   hi: int | None) -> DocSet:
-        values, docs = col
-        i = 0 if lo is None else bisect.bisect_left(values, lo)
-        j = len(values) if hi is None else bisect.bisect_left(values, hi)
-        return docsets.from_ids(docs[i:j], self.snap.size)
+    def date_range(self, col: SortedColumn, lo: int | None, hi: int | None) -> DocSet:
+        return col.range(lo, hi) & self.snap.live
 
     # --- content properties ------------------------------------------------------------
 

@@ -26,8 +26,9 @@ from pydantic import BaseModel, Field
 import cql
 from cql.ast import Query
 from index import docsets
-from index.backend import IndexStore, Snapshot
+from index.backend import TEXT_FIELDS, IndexStore, Snapshot
 from index.callers import AnonymousCaller, AppCaller, UserCaller
+from index.columns import Ordering, build_ordering, dense_ranks
 from index.compiler import Catalog, Compiler, SearchScope
 from index.context import SearchContext
 from index.documents import content_document, load_doc, space_document, url_of
@@ -217,7 +218,7 @@ class Engine:
         except cql.CqlError as err:
             raise err.with_query(cql_text) from None
         total = docsets.count(hits)
-        ordered = self._order(snap, query, hits, compiler.score_tokens, start + limit)
+        ordered = self._order(snap, query, hits, total, compiler.score_tokens, start + limit)
         page = ordered[start: start + limit]
         results = [self._result(snap, d, score, compiler.score_tokens, excerpt)
                    for d, score in page]
@@ -252,21 +253,22 @@ class Engine:
 
     # --- ordering ------------------------------------------------------------------------
 
-    def _order(self, snap: Snapshot, query: Query, hits: int, tokens: list[str],
+    def _order(self, snap: Snapshot, query: Query, hits: int, total: int, tokens: list[str],
                needed: int) -> list[tuple[int, float | None]]:
-        docs = docsets.members(hits)
-        tiebreak = _id_key(snap)
-        docs.sort(key=tiebreak)
+        """The first ``needed`` hits in result order, with scores when relevance-ranked."""
         if query.order_by:
-            for key in reversed(query.order_by):
-                docs.sort(key=_sort_key(snap, key.field), reverse=key.descending)
-            return [(d, None) for d in docs]
-        lastmod = snap.column("lastmodified")
-        docs.sort(key=lambda d: lastmod[d], reverse=True)
-        scores = snap.scores(_fields_for(query), tokens, hits, None) if tokens else {}
-        if scores:
-            docs.sort(key=lambda d: scores.get(d, 0.0), reverse=True)
-        return [(d, scores.get(d, 0.0)) for d in docs]
+            keys = tuple((k.field, k.descending) for k in query.order_by)
+            return [(d, None) for d in _ordering(snap, keys).top(hits, total, needed)]
+        default = _ordering(snap, (("lastmodified", True),))
+        if not tokens:
+            return [(d, None) for d in default.top(hits, total, needed)]
+        scored = snap.top_scores(TEXT_FIELDS, tokens, hits, needed, default.rank)
+        out: list[tuple[int, float | None]] = list(scored)
+        if len(out) < needed:
+            rest = hits & ~docsets.from_ids((d for d, _ in scored), snap.size)
+            out.extend((d, 0.0) for d in default.top(rest, total - len(scored),
+                                                       needed - len(scored)))
+        return out
 
     # --- results -------------------------------------------------------------------------
 
@@ -339,13 +341,8 @@ def _cloud_time(iso: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _fields_for(query: Query) -> tuple[str, ...]:
-    from index.backend import TEXT_FIELDS
-
-    return TEXT_FIELDS
-
-
 def _id_key(snap: Snapshot) -> Callable[[int], tuple[int, int, str]]:
+    """Content by numeric id, then space entities by key."""
     nums = snap.column("num")
     ids = snap.ids
     spaces = docsets.as_bytes(snap.term("entity", "space"), snap.size)
@@ -358,17 +355,34 @@ def _id_key(snap: Snapshot) -> Callable[[int], tuple[int, int, str]]:
     return key
 
 
-def _sort_key(snap: Snapshot, field: str) -> Callable[[int], Any]:
-    if field == "id":
-        return _id_key(snap)
-    if field in ("created", "lastmodified"):
-        col = snap.column(field)
-        spaces = docsets.as_bytes(snap.term("entity", "space"), snap.size)
-        low = -(2**63)
-        return lambda d: low if spaces[d >> 3] >> (d & 7) & 1 else col[d]
-    column = {"title": "title_sort", "type": "type", "space": "space"}[field]
-    col = snap.column(column)
-    return lambda d: col[d]
+def _ranks(snap: Snapshot, field: str) -> list[int]:
+    """Dense ranks of one sort field over every document of the snapshot."""
+    key = ("ranks", field)
+    ranks = snap.cache.get(key)
+    if ranks is None:
+        if field == "id":
+            values: list[Any] = [_id_key(snap)(d) for d in range(snap.size)]
+        elif field in ("created", "lastmodified"):
+            col = snap.column(field)
+            spaces = docsets.as_bytes(snap.term("entity", "space"), snap.size)
+            low = -(2**63)  # space entities have no dates: first ascending, last descending
+            values = [low if spaces[d >> 3] >> (d & 7) & 1 else col[d]
+                      for d in range(snap.size)]
+        else:
+            values = list(snap.column({"title": "title_sort"}.get(field, field)))
+        ranks = snap.cache[key] = dense_ranks(values)
+    return ranks  # type: ignore[no-any-return]
+
+
+def _ordering(snap: Snapshot, keys: tuple[tuple[str, bool], ...]) -> Ordering:
+    """The snapshot's ordering by ``keys`` (field, descending), then id: built once."""
+    cache_key = ("ordering", keys)
+    ordering = snap.cache.get(cache_key)
+    if ordering is None:
+        id_ranks = _ranks(snap, "id")
+        ordering = snap.cache[cache_key] = build_ordering(
+            snap.size, [(_ranks(snap, f), desc) for f, desc in keys], id_ranks.__getitem__)
+    return ordering  # type: ignore[no-any-return]
 
 
 def _site_documents(site: Site, progress: Callable[[int, int], None] | None
