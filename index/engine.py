@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 import cql
 from cql.ast import Query
@@ -36,7 +36,14 @@ from index.enforcement import PolicyLayer, initialize_store
 from index.errors import EngineError
 from index.excerpts import highlight
 from index.models import Space, User
-from index.site import Reject, Site, derive, load_site, parse_content_line
+from index.site import (
+    Reject,
+    Site,
+    derive,
+    load_site,
+    parse_content_line,
+    summarise_validation_error,
+)
 
 Caller = UserCaller | AppCaller | AnonymousCaller
 MAX_LIMIT = 1000
@@ -153,8 +160,8 @@ class Engine:
         for n, raw in enumerate(items, 1):
             try:
                 item = parse_content_line(raw)
-            except Exception as err:  # pydantic ValidationError, bad body
-                rejects.append(Reject("upsert", n, str(err).splitlines()[0]))
+            except ValidationError as err:
+                rejects.append(Reject("upsert", n, summarise_validation_error(err)))
                 continue
             if item.space not in self.spaces:
                 rejects.append(Reject("upsert", n, f"unknown space key {item.space!r}"))
@@ -163,7 +170,7 @@ class Engine:
         # Everything the new items may hang from or carry along, from the index.
         known = {i.id: i for i in self._stored_items(snap)}
         known.update(incoming)
-        derived, problems = derive(known)
+        derived, problems = derive(known, file="upsert")
         rejects.extend(problems)
         changed = [derived[i] for i in derived if i in incoming or
                    derived[i].ancestors != known[i].ancestors]

@@ -1,0 +1,252 @@
+"""Pydantic models for the site input format (see docs/site-format.md).
+
+There are two layers for content. ``ContentLine`` is exactly what a line of ``content.jsonl``
+may say: unknown keys are rejected and enumerations are ``Literal`` types, so a typo fails
+validation instead of silently becoming a value the index never matches. ``ContentItem``
+extends it with what is derived at load time (plain text, macros, the mention union,
+ancestors), so the rest of the code reads one object per item, while input can never smuggle
+in a derived value (``ancestors`` in a line is an unknown key).
+
+Models are frozen: the index engine and the reference evaluator share the same objects, and
+an item that changed after derivation would silently disagree with its ancestors. Use
+``model_copy(update=...)`` and ``index.site.derive`` to change them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+SpaceType = Literal["global", "personal", "collaboration", "knowledge_base"]
+SpaceStatus = Literal["current", "archived"]
+ContentType = Literal[
+    "page", "blogpost", "comment", "attachment", "whiteboard", "database", "embed", "folder"
+]
+ContentStatus = Literal["current", "draft", "archived", "trashed"]
+
+#: Types that live in the content tree and may be (or have) a ``parent_id``
+#: (policy-model.md 4.1: the v2 ``ParentContentType`` values).
+TREE_TYPES: frozenset[str] = frozenset({"page", "whiteboard", "database", "embed", "folder"})
+#: Types that hang off another item through ``container_id`` instead of the tree.
+CONTAINED_TYPES: frozenset[str] = frozenset({"comment", "attachment"})
+
+# Content ids are positive decimal integers without leading zeros, so that "0123" cannot be
+# a different item from the "123" a CQL query names.
+_ID_PATTERN = r"^[1-9][0-9]*$"
+# Space keys: alphanumeric; personal space keys are "~" followed by a user name or account
+# id (which may contain ":" and "-", e.g. "~712020:4a5b...").
+_SPACE_KEY_RE = re.compile(r"^(?:[A-Za-z0-9]+|~[A-Za-z0-9][A-Za-z0-9_.:-]*)$")
+_WS_RE = re.compile(r"\s")
+
+
+def a_or_an(kind: str) -> str:
+    """A content type with its article, for messages: "a page", "an embed"."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
+def _dedupe(values: list[str]) -> list[str]:
+    """Drop repeated values, keeping the first: these lists are sets whose order matters
+    only for display (and for "most recent first" activity lists, the first is the one to keep).
+    """
+    return list(dict.fromkeys(values))
+
+
+def _check_words(values: list[str], what: str) -> list[str]:
+    """Reject blank values and values with whitespace (labels and categories are single
+    words in Confluence; "release notes" is two labels, or a typo of "release-notes")."""
+    for value in values:
+        if not value or _WS_RE.search(value):
+            raise ValueError(f"{what} must be non-empty and contain no whitespace: {value!r}")
+    return _dedupe(values)
+
+
+def _check_nonblank(values: list[str], what: str) -> list[str]:
+    for value in values:
+        if not value.strip():
+            raise ValueError(f"{what} must not contain blank values")
+    return _dedupe(values)
+
+
+class _Strict(BaseModel):
+    """Shared configuration: unknown keys are errors and validated objects are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Space(_Strict):
+    """A line of ``spaces.jsonl``."""
+
+    key: str
+    name: str = Field(min_length=1)
+    type: SpaceType
+    status: SpaceStatus = "current"
+    categories: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _key_shape(cls, key: str) -> str:
+        if not _SPACE_KEY_RE.match(key):
+            raise ValueError(
+                "space key must be alphanumeric, or '~' followed by a user name for a "
+                f"personal space: {key!r}"
+            )
+        return key
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, categories: list[str]) -> list[str]:
+        return _check_words(categories, "categories")
+
+    @model_validator(mode="after")
+    def _personal_iff_tilde(self) -> Space:
+        # CQL relies on the "~" prefix to tell personal spaces apart (they must be quoted),
+        # so the key and the type must agree.
+        if (self.type == "personal") != self.key.startswith("~"):
+            raise ValueError("personal space keys start with '~', and only personal spaces do")
+        return self
+
+
+class User(_Strict):
+    """A line of ``users.jsonl``. Activity lists are most recent first."""
+
+    account_id: str = Field(min_length=1)
+    display_name: str = Field(min_length=1)
+    favourite_spaces: list[str] = Field(default_factory=list)
+    favourite_content: list[str] = Field(default_factory=list)
+    recently_viewed_content: list[str] = Field(default_factory=list)
+    recently_viewed_spaces: list[str] = Field(default_factory=list)
+
+    @field_validator("favourite_content", "recently_viewed_content")
+    @classmethod
+    def _content_ids(cls, ids: list[str]) -> list[str]:
+        for value in ids:
+            if not re.match(_ID_PATTERN, value):
+                raise ValueError(f"content ids are numeric strings: {value!r}")
+        return _dedupe(ids)
+
+    @field_validator("favourite_spaces", "recently_viewed_spaces")
+    @classmethod
+    def _space_keys(cls, keys: list[str]) -> list[str]:
+        return _check_nonblank(keys, "space keys")
+
+
+class ContentLine(_Strict):
+    """A line of ``content.jsonl``, as given (nothing derived yet)."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    type: ContentType
+    status: ContentStatus = "current"
+    title: str
+    space: str = Field(min_length=1)
+    parent_id: str | None = Field(default=None, pattern=_ID_PATTERN)
+    container_id: str | None = Field(default=None, pattern=_ID_PATTERN)
+    creator: str = Field(min_length=1)
+    created: AwareDatetime
+    lastmodified: AwareDatetime | None = None
+    contributors: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    watchers: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    body: str = ""
+    page_status: str | None = None
+    file_name: str | None = None
+    url: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("created", "lastmodified", mode="before")
+    @classmethod
+    def _iso_string(cls, value: Any) -> Any:
+        # Pydantic would also take a number as a Unix timestamp; the format says ISO-8601
+        # text, and a bare number is far more likely a mistake than an intent.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("expected an ISO-8601 date-time string with a UTC offset")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: list[str]) -> list[str]:
+        return _check_words(labels, "labels")
+
+    @field_validator("contributors", "watchers", "mentions")
+    @classmethod
+    def _accounts(cls, ids: list[str]) -> list[str]:
+        return _check_nonblank(ids, "account ids")
+
+    @field_validator("page_status", "file_name", "url")
+    @classmethod
+    def _nonblank_optional(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank (leave the key out instead)")
+        return value
+
+    @field_validator("properties")
+    @classmethod
+    def _property_keys(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        for key in properties:
+            if not key.strip():
+                raise ValueError("content property keys must not be blank")
+        return properties
+
+    @model_validator(mode="after")
+    def _shape_by_type(self) -> ContentLine:
+        """Check the fields whose presence depends on the type, so that a tree field on a
+        non-tree item (or the reverse) fails here with a message that says why."""
+        kind = self.type
+        if kind in CONTAINED_TYPES:
+            if self.container_id is None:
+                raise ValueError(f"container_id is required for {a_or_an(kind)}")
+        elif self.container_id is not None:
+            raise ValueError(
+                f"container_id is only for comments and attachments, not {a_or_an(kind)}"
+            )
+        if self.parent_id is not None and kind not in TREE_TYPES:
+            hint = " (use container_id)" if kind in CONTAINED_TYPES else ""
+            raise ValueError(
+                f"parent_id is not allowed on {a_or_an(kind)}: it is not in the tree{hint}"
+            )
+        if self.parent_id == self.id or self.container_id == self.id:
+            raise ValueError(f"item {self.id} cannot be its own parent or container")
+        if kind == "attachment" and self.file_name is None:
+            raise ValueError("file_name is required for an attachment")
+        if kind != "attachment" and self.file_name is not None:
+            raise ValueError(f"file_name is only for attachments, not {a_or_an(kind)}")
+        if kind != "embed" and self.url is not None:
+            raise ValueError(f"url is only for embeds, not {a_or_an(kind)}")
+        if kind != "comment" and not self.title.strip():
+            raise ValueError(f"title must not be blank for {a_or_an(kind)}")
+        if self.lastmodified is not None and self.lastmodified < self.created:
+            raise ValueError("lastmodified is before created")
+        return self
+
+
+class ContentItem(ContentLine):
+    """A content item with its derived fields filled (``index.site`` builds these).
+
+    - ``lastmodified``: never None (defaults to ``created``).
+    - ``contributors``: always includes the creator (first, if the line left it out).
+    - ``mentions``: the line's explicit mentions, then users mentioned in the body.
+    - ``text``: the searchable plain text of the body (``index.storage.extract``).
+    - ``macros``: sorted unique macro names used in the body.
+    - ``ancestors``: ids from the root of the tree down to the direct parent; for comments
+      and attachments, the container's ancestors followed by the container.
+    """
+
+    lastmodified: AwareDatetime
+    text: str = ""
+    macros: list[str] = Field(default_factory=list)
+    ancestors: list[str] = Field(default_factory=list)
+
+    @property
+    def is_tree_item(self) -> bool:
+        """True for the types that can be (or have) a tree parent."""
+        return self.type in TREE_TYPES

@@ -1,0 +1,437 @@
+"""Load a site directory (docs/site-format.md) into validated, derived objects.
+
+A site is a directory of JSON Lines files. Loading never stops at the first problem: every
+line that cannot be used becomes a ``Reject`` (file, 1-based line, message) and every other
+line still loads, so one typo in a 100,000-line export costs one item, not the whole index.
+Items that depend on a rejected item (children of a rejected page, comments on a rejected
+blog post) are rejected too, each naming what it depends on, because indexing them would
+give them wrong ancestors or a wrong space (and a wrong space can defeat a data security
+policy, which is applied per space).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from index.models import (
+    CONTAINED_TYPES,
+    TREE_TYPES,
+    ContentItem,
+    ContentLine,
+    Space,
+    User,
+    a_or_an,
+)
+from index.storage import StorageFormatError, extract
+
+__all__ = [
+    "CONTENT_FILE",
+    "EXTRA_FILES",
+    "SPACES_FILE",
+    "USERS_FILE",
+    "Reject",
+    "Site",
+    "derive",
+    "load_site",
+    "parse_content_line",
+    "summarise_validation_error",
+]
+
+SPACES_FILE = "spaces.jsonl"
+USERS_FILE = "users.jsonl"
+CONTENT_FILE = "content.jsonl"
+#: Files read only as JSON and handed on raw (policies, apps and grants belong to the
+#: policy module; site.json describes the site itself).
+EXTRA_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
+_Record = TypeVar("_Record", Space, User)
+_FILE_ORDER = {name: rank for rank, name in enumerate((SPACES_FILE, USERS_FILE, CONTENT_FILE))}
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One unusable line. ``line`` is 1-based; 0 means "not from a file line" (for example
+    an item handed to ``derive`` by an upsert)."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class Site:
+    """A loaded site: only accepted objects, with derived fields filled."""
+
+    spaces: dict[str, Space] = field(default_factory=dict)  # by key, as given
+    users: dict[str, User] = field(default_factory=dict)  # by account_id
+    content: dict[str, ContentItem] = field(default_factory=dict)  # by id, in file order
+    extras: dict[str, Any] = field(default_factory=dict)  # raw JSON by file name
+    rejects: list[Reject] = field(default_factory=list)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json`` keeps the last of repeated keys silently; a repeated key in a line is almost
+    always an editing mistake, so it is a reject instead."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def summarise_validation_error(error: ValidationError) -> str:
+    """One readable line naming each failing field (pydantic's own text spans many lines)."""
+    parts: list[str] = []
+    for detail in error.errors(include_url=False):
+        loc = ".".join(str(part) for part in detail["loc"])
+        kind = detail["type"]
+        message = detail["msg"].removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+            continue
+        if kind == "missing":
+            parts.append(f"missing field {loc!r}")
+            continue
+        if kind == "string_pattern_mismatch":
+            message = "expected a numeric id (digits, no leading zero)"
+        if kind != "storage_format" and not isinstance(detail["input"], dict | list):
+            message += f" (got {_short(detail['input'])})"
+        parts.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(parts)
+
+
+def parse_content_line(obj: Mapping[str, Any]) -> ContentItem:
+    """Validate one content item and fill the fields that depend on the item alone (text,
+    macros, mentions, contributors, lastmodified). ``ancestors`` stays empty: it depends on
+    other items, see ``derive``. Raises ``pydantic.ValidationError``, also for a body that
+    cannot be parsed (error type ``storage_format`` at ``body``)."""
+    line = ContentLine.model_validate(obj)
+    try:
+        info = extract(line.body)
+    except StorageFormatError as exc:
+        raise ValidationError.from_exception_data(
+            "ContentLine",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "storage_format",
+                        "cannot be parsed as storage format: {reason}",
+                        {"reason": exc.message},
+                    ),
+                    loc=("body",),
+                    input=line.body,
+                )
+            ],
+        ) from exc
+    values = dict(line.__dict__)
+    if line.creator not in line.contributors:
+        values["contributors"] = [line.creator, *line.contributors]
+    values["mentions"] = list(dict.fromkeys([*line.mentions, *info.mentions]))
+    if line.lastmodified is None:
+        values["lastmodified"] = line.created
+    values["text"] = info.text
+    values["macros"] = list(info.macros)
+    values["ancestors"] = []
+    # Everything was validated above; constructing skips a second validation pass.
+    return ContentItem.model_construct(_fields_set=line.model_fields_set, **values)
+
+
+def _link(item: ContentItem) -> tuple[str, str] | None:
+    """The item this one hangs below: ("parent_id", id), ("container_id", id) or None."""
+    if item.parent_id is not None:
+        return "parent_id", item.parent_id
+    if item.container_id is not None:
+        return "container_id", item.container_id
+    return None
+
+
+def _link_problem(item: ContentItem, field_name: str, target: ContentItem) -> str | None:
+    """Why ``target`` cannot be the parent/container of ``item`` (None if it can)."""
+    if field_name == "parent_id":
+        if target.type not in TREE_TYPES:
+            return (
+                f"parent_id {target.id} is {a_or_an(target.type)}; tree parents are pages, "
+                "whiteboards, databases, embeds and folders"
+            )
+        if target.space != item.space:
+            return (
+                f"space {item.space!r} differs from its parent {target.id}'s space "
+                f"{target.space!r} (the content tree does not cross spaces)"
+            )
+        return None
+    if target.type == "comment" or (item.type == "attachment" and target.type in CONTAINED_TYPES):
+        holder, held = a_or_an(target.type), a_or_an(item.type)
+        return f"container_id {target.id} is {holder}, which cannot hold {held}"
+    if target.space != item.space:
+        return (
+            f"space {item.space!r} differs from its container {target.id}'s space "
+            f"{target.space!r} (comments and attachments belong to their container's space)"
+        )
+    return None
+
+
+def derive(
+    items: Mapping[str, ContentItem],
+    *,
+    lines: Mapping[str, int] | None = None,
+    rejected: Mapping[str, int] | None = None,
+    file: str = CONTENT_FILE,
+) -> tuple[dict[str, ContentItem], list[Reject]]:
+    """Recompute ``ancestors`` for a whole id -> item mapping.
+
+    Returns the accepted items (in the mapping's order, with ``ancestors`` filled) and a
+    reject for every item whose parent or container is missing, rejected, of the wrong type
+    or in another space, that is part of a parent cycle, or that sits below such an item.
+    ``lines`` maps ids to their line numbers for the rejects (0 when unknown); ``rejected``
+    maps ids already rejected elsewhere to their lines, so that messages about their
+    dependents can say where the parent went. Incremental upserts call this with the
+    updated mapping when a page moves, since every descendant's ancestors change.
+    """
+    lines = lines or {}
+    rejected = rejected or {}
+    ancestors: dict[str, list[str]] = {}
+    failed: dict[str, str] = {}  # id -> reject message
+
+    def where(item_id: str) -> str:
+        number = lines.get(item_id, 0) or rejected.get(item_id, 0)
+        return f" ({file}:{number})" if number else ""
+
+    for start in items:
+        if start in ancestors or start in failed:
+            continue
+        # Walk up until a resolved item, a root or a problem; then settle the path top-down.
+        path = [start]
+        on_path = {start: 0}
+        outcome: str | None = None  # None: the top of the path is fine
+        while True:
+            item = items[path[-1]]
+            link = _link(item)
+            if link is None:  # a root
+                ancestors[path.pop()] = []
+                break
+            field_name, target_id = link
+            if target_id in ancestors or target_id in failed:
+                break
+            if target_id in on_path:
+                cycle = path[on_path[target_id] :]
+                chain = " -> ".join([*cycle, target_id])
+                for member in cycle:
+                    failed[member] = f"parent cycle: {chain}"
+                del path[on_path[target_id] :]
+                break
+            target = items.get(target_id)
+            if target is None:
+                if target_id in rejected:
+                    outcome = f"{field_name} {target_id} was rejected{where(target_id)}"
+                else:
+                    outcome = f"{field_name} {target_id} does not exist"
+                break
+            on_path[target_id] = len(path)
+            path.append(target_id)
+
+        if outcome is not None:
+            failed[path.pop()] = outcome
+        # Everything left on the path hangs below an item that is now settled.
+        for item_id in reversed(path):
+            item = items[item_id]
+            link = _link(item)
+            assert link is not None  # only linked items are left on the path
+            field_name, target_id = link
+            if target_id in failed:
+                failed[item_id] = f"{field_name} {target_id} was rejected{where(target_id)}"
+                continue
+            problem = _link_problem(item, field_name, items[target_id])
+            if problem is not None:
+                failed[item_id] = problem
+            else:
+                ancestors[item_id] = [*ancestors[target_id], target_id]
+
+    accepted: dict[str, ContentItem] = {}
+    for item_id, item in items.items():
+        if item_id in failed:
+            continue
+        derived = ancestors[item_id]
+        accepted[item_id] = (
+            item if item.ancestors == derived else item.model_copy(update={"ancestors": derived})
+        )
+    rejects = [
+        Reject(file, lines.get(item_id, 0), f"id {item_id}: {message}")
+        for item_id, message in failed.items()
+    ]
+    rejects.sort(key=lambda reject: reject.line)
+    return accepted, rejects
+
+
+def _read_jsonl(path: Path, rejects: list[Reject]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each usable line; blank lines are skipped.
+
+    Lines are read one at a time (a 100,000-item export is over 100 MB) and as bytes, so
+    that one line of bad UTF-8 is one reject rather than an unreadable file.
+    """
+    if not path.is_file():
+        return
+    name = path.name
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            obj = _parse_line(name, number, raw, rejects)
+            if obj is not None:
+                yield number, obj
+
+
+def _parse_line(name: str, number: int, raw: bytes, rejects: list[Reject]) -> dict[str, Any] | None:
+    """The JSON object of one line, or None (after recording a reject unless it is blank)."""
+    if number == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    if not raw.strip():
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        rejects.append(Reject(name, number, f"not valid UTF-8 (byte {exc.start + 1})"))
+        return None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        rejects.append(Reject(name, number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+        return None
+    except _DuplicateKey as exc:
+        rejects.append(Reject(name, number, f"duplicate key {exc.args[0]!r} in the line"))
+        return None
+    if not isinstance(obj, dict):
+        kind = type(obj).__name__.replace("dict", "object").replace("list", "array")
+        rejects.append(Reject(name, number, f"expected a JSON object, got {kind}"))
+        return None
+    return obj
+
+
+def _id_prefix(obj: Mapping[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return f"{key} {value}: " if isinstance(value, str) and value else ""
+
+
+def _load_records(
+    path: Path, model: type[_Record], key: str, what: str, rejects: list[Reject]
+) -> tuple[dict[str, _Record], dict[str, int]]:
+    """Load spaces or users, keyed by ``key``; later duplicates are rejects. Returns the
+    records and the line of each rejected key (so dependents can say where it went)."""
+    # Space keys match case-insensitively in CQL, so "dev" and "DEV" would be one space.
+    fold = str.casefold if model is Space else str
+    records: dict[str, _Record] = {}
+    first: dict[str, tuple[str, int]] = {}  # folded key -> (key as given, line)
+    rejected: dict[str, int] = {}
+    for number, obj in _read_jsonl(path, rejects):
+        try:
+            record = model.model_validate(obj)
+        except ValidationError as exc:
+            message = summarise_validation_error(exc)
+            rejects.append(Reject(path.name, number, _id_prefix(obj, key) + message))
+            if isinstance(obj.get(key), str):
+                rejected.setdefault(obj[key], number)
+            continue
+        value: str = getattr(record, key)
+        if fold(value) in first:
+            same, line = first[fold(value)]
+            also = "" if same == value else f" (same as {same!r}: keys compare case-insensitively)"
+            message = f"duplicate {what} {value!r}{also}; first on line {line}"
+            rejects.append(Reject(path.name, number, message))
+            continue
+        records[value] = record
+        first[fold(value)] = (value, number)
+    return records, rejected
+
+
+def _load_extra(path: Path, rejects: list[Reject]) -> tuple[bool, Any]:
+    data = path.read_bytes()
+    try:
+        return True, json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        rejects.append(Reject(path.name, line, f"not valid UTF-8 (byte {exc.start + 1})"))
+    except json.JSONDecodeError as exc:
+        rejects.append(
+            Reject(path.name, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
+        )
+    return False, None
+
+
+def load_site(site_dir: str | Path) -> Site:
+    """Load every file of a site directory. Missing files count as empty; unusable lines
+    become ``Site.rejects``, sorted by file and line. Raises ``FileNotFoundError`` only
+    when the directory itself does not exist."""
+    root = Path(site_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"site directory not found: {root}")
+    rejects: list[Reject] = []
+    site = Site()
+
+    site.spaces, rejected_spaces = _load_records(
+        root / SPACES_FILE, Space, "key", "space key", rejects
+    )
+    site.users, _ = _load_records(root / USERS_FILE, User, "account_id", "account id", rejects)
+    folded_spaces = {key.casefold(): key for key in site.spaces}
+
+    items: dict[str, ContentItem] = {}
+    lines: dict[str, int] = {}
+    rejected_ids: dict[str, int] = {}
+    for number, obj in _read_jsonl(root / CONTENT_FILE, rejects):
+        try:
+            item = parse_content_line(obj)
+        except ValidationError as exc:
+            message = _id_prefix(obj, "id") + summarise_validation_error(exc)
+            rejects.append(Reject(CONTENT_FILE, number, message))
+            if isinstance(obj.get("id"), str) and obj["id"] not in items:
+                rejected_ids.setdefault(obj["id"], number)
+            continue
+        if item.id in items:
+            message = f"id {item.id}: duplicate id; first on line {lines[item.id]}"
+            rejects.append(Reject(CONTENT_FILE, number, message))
+            continue
+        if item.space not in site.spaces:
+            if item.space in rejected_spaces:
+                hint = f" (it was rejected: {SPACES_FILE}:{rejected_spaces[item.space]})"
+            elif item.space.casefold() in folded_spaces:
+                hint = f" (did you mean {folded_spaces[item.space.casefold()]!r}?)"
+            else:
+                hint = ""
+            message = f"id {item.id}: unknown space key {item.space!r}{hint}"
+            rejects.append(Reject(CONTENT_FILE, number, message))
+            rejected_ids.setdefault(item.id, number)
+            continue
+        items[item.id] = item
+        lines[item.id] = number
+
+    site.content, tree_rejects = derive(items, lines=lines, rejected=rejected_ids)
+    rejects.extend(tree_rejects)
+
+    for name in EXTRA_FILES:
+        path = root / name
+        if path.is_file():
+            ok, value = _load_extra(path, rejects)
+            if ok:
+                site.extras[name] = value
+
+    rejects.sort(key=lambda r: (_FILE_ORDER.get(r.file, len(_FILE_ORDER)), r.file, r.line))
+    site.rejects = rejects
+    return site
