@@ -10,7 +10,7 @@ Semantics: docs/semantics.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,9 +40,15 @@ from index.columns import SortedColumn
 from index.context import SearchContext
 from index.docsets import DocSet
 
+
+def content_id(value: str) -> str:
+    """Content ids compare as numbers: ``003`` is content 3."""
+    return str(int(value)) if value.isdigit() else value
+
+
 #: CQL field -> (index field, value transform) for exact-match fields.
 EXACT_FIELDS: dict[str, tuple[str, Callable[[str], str]]] = {
-    "id": ("id", str),
+    "id": ("id", content_id),
     "type": ("type", str.lower),
     "space": ("space", str.lower),
     "label": ("label", str.lower),
@@ -52,9 +58,9 @@ EXACT_FIELDS: dict[str, tuple[str, Callable[[str], str]]] = {
     "contributor": ("contributor", str),
     "mention": ("mention", str),
     "watcher": ("watcher", str),
-    "parent": ("parent", str),
-    "container": ("container", str),
-    "ancestor": ("ancestor", str),
+    "parent": ("parent", content_id),
+    "container": ("container", content_id),
+    "ancestor": ("ancestor", content_id),
 }
 FUZZY_DISTANCE = 2
 
@@ -179,12 +185,9 @@ class Compiler:
             parents = snap.terms("title_key", (title_key(v) for v in values))
             return snap.terms("parent", self.ids_of(parents))
         if name == "favourite":
-            return self.favourites(clause, values)
+            return self.favourites(clause)
         if name == "space.type":
-            return snap.terms("space", self.spaces_where(
-                lambda s: any(s.type == v.lower() for v in values)
-                or (any(v.lower() in ("favourite", "favorite") for v in values)
-                    and s.key in self.user_list("favourite_spaces", clause))))
+            return snap.terms("space", self.space_types(clause))
         if name == "space.category":
             wanted = {v.lower() for v in values}
             return snap.terms("space", self.spaces_where(
@@ -195,10 +198,8 @@ class Compiler:
     # --- values and functions ----------------------------------------------------------
 
     def values(self, clause: Clause) -> list[str]:
-        items: Iterable[Scalar] = (clause.value.items if isinstance(clause.value, List)
-                                   else (clause.value,))  # type: ignore[assignment]
         out: list[str] = []
-        for item in items:
+        for item in _items(clause):
             if isinstance(item, FunctionCall):
                 out.extend(self.function_values(item))
             elif isinstance(item, String):
@@ -207,14 +208,14 @@ class Compiler:
                 out.append(item.text)  # type: ignore[union-attr]
         return out
 
-    def account(self, call: FunctionCall | Clause) -> str:
+    def account(self, call: FunctionCall | Clause | Scalar) -> str:
         if self.scope.account_id is None:
             raise CqlError(ErrorCode.NEEDS_CONTEXT,
                            f"{_name(call)} needs a signed-in user; this search has none",
                            "", call.span.start, call.span.end)
         return self.scope.account_id
 
-    def user_list(self, attr: str, call: FunctionCall | Clause) -> list[str]:
+    def user_list(self, attr: str, call: FunctionCall | Clause | Scalar) -> list[str]:
         user = self.catalog.users.get(self.account(call))
         return list(getattr(user, attr, []) or []) if user is not None else []
 
@@ -239,14 +240,29 @@ class Compiler:
         raise CqlError(ErrorCode.FUNCTION_NOT_ALLOWED, f"{name}() cannot be used here", "",
                        call.span.start, call.span.end)
 
-    def favourites(self, clause: Clause, values: list[str]) -> DocSet:
-        me = self.account(clause)
-        for v in values:
-            if v != me:
+    def favourites(self, clause: Clause) -> DocSet:
+        """Only the caller's own favourites may be searched (Confluence's security rule)."""
+        for item in _items(clause):
+            if isinstance(item, FunctionCall):
+                self.function_values(item)  # currentUser() without a user: needs_context
+                continue
+            text = item.value if isinstance(item, String) else item.text  # type: ignore
+            if text != self.scope.account_id:
                 raise CqlError(ErrorCode.PERMISSION,
-                               "favourite can only name the searching user: use "
-                               "currentUser()", "", clause.span.start, clause.span.end)
+                               "favourite can only name the searching user; use "
+                               "currentUser()", "", item.span.start, item.span.end)
         return self.snap.terms("id", self.user_list("favourite_content", clause))
+
+    def space_types(self, clause: Clause) -> list[str]:
+        """Keys of the spaces of the named types; ``favourite``: the caller's favourites."""
+        keys: list[str] = []
+        for item in _items(clause):
+            text = (item.value if isinstance(item, String) else item.text).lower()  # type: ignore
+            if text in ("favourite", "favorite"):
+                keys.extend(k.lower() for k in self.user_list("favourite_spaces", item))
+            else:
+                keys.extend(self.spaces_where(lambda s, t=text: s.type == t))
+        return keys
 
     def spaces_where(self, test: Callable[[Any], bool]) -> list[str]:
         return [k.lower() for k, s in self.catalog.spaces.items() if test(s)]
@@ -317,29 +333,39 @@ class Compiler:
         return cache[(key, path)]
 
     def property_clause(self, clause: Clause, op: Op) -> DocSet:
-        values = self.property_values(clause.field)
-        literals = self.values(clause)
-        number_literals = [_number(v) for v in literals]
+        """Numbers compare numerically with unquoted number literals; everything else
+        compares its text form case-insensitively, and ranges need numbers on both sides."""
+        found = self.property_values(clause.field)
+        literals = [(item.text if isinstance(item, Number) else self.values_of(item),
+                     _number(item.text) if isinstance(item, Number) else None)
+                    for item in _items(clause)]
 
         def test(value: Any) -> bool:
             is_num = isinstance(value, int | float) and not isinstance(value, bool)
             if op in (Op.EQ, Op.IN):
-                return any((is_num and n is not None and value == n)
-                           or (not is_num and _text(value) == lit.lower())
-                           for lit, n in zip(literals, number_literals, strict=True))
-            n = number_literals[0]
+                return any((is_num and n is not None and value == n) or _text(value) in texts
+                           for texts, n in ((_lowered(t), n) for t, n in literals))
+            n = literals[0][1]
             if not is_num or n is None:
                 return False
             return {Op.GT: value > n, Op.GE: value >= n, Op.LT: value < n,
                     Op.LE: value <= n}[op]
 
-        return docsets.from_ids((d for d, v in values.items() if test(v)), self.snap.size)
+        return docsets.from_ids((d for d, v in found.items() if test(v)), self.snap.size)
+
+    def values_of(self, item: Scalar) -> list[str]:
+        if isinstance(item, FunctionCall):
+            return self.function_values(item)
+        return [item.value if isinstance(item, String) else item.text]  # type: ignore
 
     # --- text ----------------------------------------------------------------------------
 
     def contains(self, clause: Clause, name: str, scoring: bool) -> DocSet:
         raw = self.values(clause)[0]
-        tree = textsearch.parse_text(raw)
+        pruned = prune(textsearch.parse_text(raw))
+        if pruned is None:
+            return docsets.EMPTY
+        tree = pruned
         if name in ("text", "title"):
             fields = TEXT_FIELDS if name == "text" else ("title",)
             docs = self.text_docs(tree, fields)
@@ -390,6 +416,20 @@ class Compiler:
         return out & snap.live
 
 
+def prune(tree: textsearch.TextQuery) -> textsearch.TextQuery | None:
+    """Drop words that analyse to no tokens (``!!``), as Lucene does; None if none left."""
+    if isinstance(tree, textsearch.Term | textsearch.Phrase):
+        return tree if analyze(tree.text) else None
+    if isinstance(tree, textsearch.Any):
+        parts = tuple(p for p in map(prune, tree.parts) if p is not None)
+        return None if not parts else parts[0] if len(parts) == 1 else textsearch.Any(parts)
+    if isinstance(tree, textsearch.All):
+        must = tuple(p for p in map(prune, tree.must) if p is not None)
+        must_not = tuple(p for p in map(prune, tree.must_not) if p is not None)
+        return None if not must and not must_not else textsearch.All(must, must_not)
+    return tree
+
+
 def matches_tokens(tree: textsearch.TextQuery, tokens: list[str]) -> bool:
     """The text query against one small field's stemmed tokens (names, titles)."""
     if isinstance(tree, textsearch.Term | textsearch.Phrase):
@@ -420,6 +460,11 @@ def _positive_tokens(tree: textsearch.TextQuery) -> list[str]:
     return [t for p in tree.must for t in _positive_tokens(p)]
 
 
+def _items(clause: Clause) -> tuple[Scalar, ...]:
+    value = clause.value
+    return value.items if isinstance(value, List) else (value,)  # type: ignore[return-value]
+
+
 def _names_space_type(expr: Expr | None) -> bool:
     """Does a positive ``type`` clause (not under NOT) name ``space``?"""
     stack: list[tuple[Expr, bool]] = [(expr, True)] if expr is not None else []
@@ -445,13 +490,18 @@ def _number(text: str) -> float | None:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value).lower()
+    """A property value as text: strings as they are, anything else as JSON."""
+    return (value if isinstance(value, str) else json.dumps(value)).lower()
 
 
-def _name(node: FunctionCall | Clause) -> str:
-    return f"{node.name}()" if isinstance(node, FunctionCall) else node.field
+def _lowered(texts: str | list[str]) -> set[str]:
+    return {t.lower() for t in ([texts] if isinstance(texts, str) else texts)}
+
+
+def _name(node: object) -> str:
+    if isinstance(node, FunctionCall):
+        return f"{node.name}()"
+    return node.field if isinstance(node, Clause) else "this value"
 
 
 __all__ = ["Catalog", "Compiler", "SearchScope", "Date", "Number", "Or"]
