@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.columns import NumericColumn, VarBytesColumn
+from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.idsets import DocIdSet
 from whoosh.scoring import BM25F
 
@@ -65,12 +66,14 @@ def build_schema() -> Schema:
     analyzer = whoosh_analyzer()
     schema = Schema(
         id=ID(stored=True, unique=True),
-        num=NUMERIC(int, bits=64, signed=True, sortable=True),
+        # Sort keys and dates live in columns only: evaluated from sorted columns, never
+        # searched as terms (a NUMERIC field would index 16 terms per value).
+        num=COLUMN(NumericColumn("q")),
         title=TEXT(analyzer=analyzer, phrase=True),
         body=TEXT(analyzer=analyzer, phrase=True),
         labels_text=TEXT(analyzer=analyzer, phrase=True),
         file_name=TEXT(analyzer=analyzer, phrase=True),
-        title_sort=ID(sortable=True),
+        title_sort=COLUMN(VarBytesColumn()),
         doc=STORED(),
     )
     for name in KEYWORD_FIELDS:
@@ -78,7 +81,7 @@ def build_schema() -> Schema:
     for name in ID_FIELDS:
         schema.add(name, ID(sortable=name in ("type", "space")))
     for name in DATE_FIELDS:
-        schema.add(name, NUMERIC(int, bits=64, signed=True, sortable=True))
+        schema.add(name, COLUMN(NumericColumn("q")))
     return schema
 
 
@@ -129,6 +132,14 @@ class IndexStore:
             writer.cancel()
             raise
         writer.commit()
+
+    def bulk_build(self, parts: list[Callable[[], Iterable[dict[str, Any]]]],
+                   progress: Callable[[int], None] | None = None) -> None:
+        """Fill a new, empty index: one segment per part, written in parallel."""
+        from index.bulkwrite import build_segments
+
+        build_segments(str(self.path), parts, progress)
+        self._ix = whoosh_index.open_dir(str(self.path))
 
     def optimize(self) -> None:
         self._ix.optimize()
@@ -206,7 +217,10 @@ class Snapshot:
         """Per-document values of a sortable field, indexed by document number."""
         col = self._columns.get(field)
         if col is None:
-            col = self._columns[field] = list(self.reader.column_reader(field))
+            values = list(self.reader.column_reader(field))
+            if values and isinstance(values[0], bytes):
+                values = [v.decode("utf-8") for v in values]
+            col = self._columns[field] = values
         return col
 
     @cached_property

@@ -29,9 +29,23 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     cli_search.add_commands(sub)
 
 
+def _policy_commands(sub: argparse._SubParsersAction) -> None:
+    from index import cli_policy
+
+    cli_policy.add_commands(sub)
+
+
+def _bench_commands(sub: argparse._SubParsersAction) -> None:
+    from index import cli_bench
+
+    cli_bench.add_commands(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _parse_command,
     _engine_commands,
+    _policy_commands,
+    _bench_commands,
 ]
 
 

@@ -31,7 +31,7 @@ def content_document(item: Any) -> dict[str, Any]:
         "creator": item.creator,
         "title": item.title,
         "title_key": title_key(item.title),
-        "title_sort": item.title.lower(),
+        "title_sort": item.title.casefold().encode("utf-8"),
         "body": item.text,
         "labels_text": " ".join(item.labels),
         "label": _keywords(item.labels, lower=True),
@@ -66,7 +66,7 @@ def space_document(space: Any) -> dict[str, Any]:
         "status": "current",
         "title": space.name,
         "title_key": title_key(space.name),
-        "title_sort": space.name.lower(),
+        "title_sort": space.name.casefold().encode("utf-8"),
         "body": space.description,
         "doc": stored_doc(space.model_dump(mode="json")),
     }

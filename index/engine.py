@@ -127,7 +127,7 @@ class Engine:
             (staging / SECRET_FILE).write_bytes(secrets.token_bytes(32))
             initialize_store(staging, site.extras)
             store = IndexStore.create(staging / WHOOSH_DIR)
-            store.write(_site_documents(site, progress), bulk=len(site.content) > 20_000)
+            store.bulk_build(_document_parts(site), _counting(progress, len(site.content)))
             store.close()
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -392,20 +392,40 @@ def _ordering(snap: Snapshot, keys: tuple[tuple[str, bool], ...]) -> Ordering:
     return ordering  # type: ignore[no-any-return]
 
 
-def _site_documents(site: Site, progress: Callable[[int, int], None] | None
-                    ) -> Iterable[dict[str, Any]]:
-    total = len(site.content) + len(site.spaces)
+#: Below this many items one process indexes everything (forking costs more than it saves).
+PARALLEL_BUILD_MIN = 2_000
+
+
+def _document_parts(site: Site) -> list[Callable[[], Iterable[dict[str, Any]]]]:
+    """The site's documents in one part, or in two halves for the two cores."""
+    items = list(site.content.values())
+    spaces = list(site.spaces.values())
+    if len(items) < PARALLEL_BUILD_MIN:
+        return [lambda: [*map(space_document, spaces), *map(content_document, items)]]
+    half = len(items) // 2
+
+    def first() -> Iterable[dict[str, Any]]:
+        yield from map(space_document, spaces)
+        yield from map(content_document, items[:half])
+
+    def second() -> Iterable[dict[str, Any]]:
+        yield from map(content_document, items[half:])
+
+    return [first, second]
+
+
+def _counting(progress: Callable[[int, int], None] | None, total: int
+              ) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
     done = 0
-    for space in site.spaces.values():
-        yield space_document(space)
-        done += 1
-    for item in site.content.values():
-        yield content_document(item)
-        done += 1
-        if progress is not None and done % 500 == 0:
-            progress(done, total)
-    if progress is not None:
-        progress(total, total)
+
+    def step(n: int) -> None:
+        nonlocal done
+        done = min(total, done + n)
+        progress(done, total)
+
+    return step
 
 
 def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],

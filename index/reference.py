@@ -26,7 +26,6 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-
 import cql
 from cql import dates, fields, textsearch
 from cql.ast import (

@@ -195,7 +195,7 @@ def test_failed_build_keeps_the_old_index(tmp_path: Path, monkeypatch: pytest.Mo
     def explode(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("index.backend.IndexStore.write", explode)
+    monkeypatch.setattr("index.backend.IndexStore.bulk_build", explode)
     with pytest.raises(OSError):
         Engine.build(site, target)
     monkeypatch.undo()
