@@ -41,11 +41,18 @@ def _bench_commands(sub: argparse._SubParsersAction) -> None:
     cli_bench.add_commands(sub)
 
 
+def _repl_command(sub: argparse._SubParsersAction) -> None:
+    from index import repl
+
+    repl.add_command(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _parse_command,
     _engine_commands,
     _policy_commands,
     _bench_commands,
+    _repl_command,
 ]
 
 
