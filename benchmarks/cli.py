@@ -1,0 +1,182 @@
+"""``python -m benchmarks`` (and ``cql bench``): corpus, build, run, parse, compare, all.
+
+Heavy modules (Whoosh, the engine, sqlite) are imported by the subcommand that needs them,
+so ``corpus`` and ``compare`` start fast and ``--help`` works without an index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
+
+
+def _engines(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DEFAULT_ENGINES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown engine {unknown[0]!r}; choose from {', '.join(DEFAULT_ENGINES)}"
+        )
+    return names
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--queries", type=Path, action="append", default=None, metavar="FILE",
+                   help="query mix file(s) (default: every benchmarks/queries/*.cql "
+                   "except parse_mix.cql)")
+    p.add_argument("--engines", type=_engines, default=list(DEFAULT_ENGINES),
+                   help="comma-separated engines to run (default: all)")
+    p.add_argument("--only", default=None, metavar="SUBSTR",
+                   help="run only the queries whose name contains SUBSTR")
+    p.add_argument("--target-seconds", type=float, default=0.5,
+                   help="time budget per query and engine for the timed repetitions "
+                   "(calibrated; default 0.5)")
+    p.add_argument("--min-reps", type=int, default=5, help="at least this many timed runs")
+    p.add_argument("--max-reps", type=int, default=200, help="at most this many timed runs")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+    p.add_argument("--limit", type=int, default=25, help="page size of the timed searches")
+    p.add_argument("--reference-max-items", type=int, default=10_000,
+                   help="skip the reference evaluator above this corpus size")
+    p.add_argument("--no-verify", action="store_true",
+                   help="time only; do not compare the engines' hits (hits_agree is null)")
+
+
+DESCRIPTION = "Benchmark harness: synthetic corpora, query mixes, baselines, reports."
+
+
+def build_parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    return parser
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    """The subcommands, shared by ``python -m benchmarks`` and ``cql bench``."""
+    p = sub.add_parser("corpus", help="write a deterministic synthetic site")
+    p.add_argument("--items", type=int, required=True)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", type=Path, required=True, help="site directory to write")
+    p.set_defaults(run=_cmd_corpus)
+
+    p = sub.add_parser("build", help="index a site with every engine; report build figures")
+    p.add_argument("--site", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True,
+                   help="work directory: indexes go to OUT/indexes, figures to OUT/build.json")
+    p.add_argument("--engines", type=_engines, default=list(DEFAULT_ENGINES))
+    p.set_defaults(run=_cmd_build)
+
+    p = sub.add_parser("run", help="run the query mix on built indexes; write the report")
+    p.add_argument("--out", type=Path, required=True,
+                   help="work directory of a previous build (site in OUT/site unless --site)")
+    p.add_argument("--site", type=Path, default=None)
+    _add_run_options(p)
+    p.add_argument("--plot", action="store_true", help="also draw OUT/latency.png")
+    p.set_defaults(run=_cmd_run)
+
+    p = sub.add_parser("parse", help="parser throughput (queries/s)")
+    p.add_argument("--queries", type=Path, action="append", default=None, metavar="FILE")
+    p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_cmd_parse)
+
+    p = sub.add_parser("compare", help="two reports side by side, flagging regressions")
+    p.add_argument("old", type=Path, help="report.json (or its directory)")
+    p.add_argument("new", type=Path, help="report.json (or its directory)")
+    p.add_argument("--engine", default="cql-search")
+    p.add_argument("--threshold", type=float, default=0.10,
+                   help="flag a slowdown above this fraction (default 0.10 = 10%%)")
+    p.add_argument("--metric", default="p50_ms", choices=("p50_ms", "p95_ms", "p99_ms", "mean_ms"))
+    p.add_argument("--min-ms", type=float, default=0.05,
+                   help="ignore differences smaller than this many ms (timer noise)")
+    p.set_defaults(run=_cmd_compare)
+
+    p = sub.add_parser("all", help="corpus + build + run + parse; writes report.json/.md")
+    p.add_argument("--items", type=int, action="append", required=True,
+                   help="corpus size (repeat for several sizes, e.g. for --plot)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--plot", action="store_true",
+                   help="draw latency against corpus size (needs matplotlib)")
+    p.add_argument("--parse-repeat", type=int, default=20)
+    p.add_argument("--keep", action="store_true",
+                   help="reuse an existing corpus in OUT if its manifest matches")
+    _add_run_options(p)
+    p.set_defaults(run=_cmd_all)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    from benchmarks.corpus import write_corpus
+
+    began = time.perf_counter()
+    manifest = write_corpus(args.out, args.items, seed=args.seed, progress=sys.stderr.isatty())
+    seconds = time.perf_counter() - began
+    size = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())
+    print(f"wrote {manifest['items']:,} items, {manifest['spaces']} spaces, "
+          f"{manifest['users']:,} users to {args.out} ({size / 1e6:.1f} MB) in {seconds:.1f} s")
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from benchmarks.harness import build_all
+
+    figures = build_all(args.site, args.out / "indexes", args.engines)
+    (args.out / "build.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    for name, fig in figures.items():
+        print(f"{name:14} {fig['items_per_s']:>10,.0f} items/s  {fig['size_bytes'] / 1e6:8.1f} MB"
+              f"  peak {fig['peak_rss_mb']:7.1f} MB  ({fig['seconds']:.1f} s)")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from benchmarks.harness import run_command
+
+    return run_command(args)
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from benchmarks.harness import parse_throughput
+
+    result = parse_throughput(args.queries, args.repeat)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['queries_per_s']:,.0f} queries/s ({result['queries']} queries x "
+              f"{result['repeat']} via {result['via']})")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from benchmarks.report import compare_reports
+
+    text, regressions = compare_reports(
+        args.old, args.new, engine=args.engine, threshold=args.threshold, metric=args.metric,
+        min_ms=args.min_ms)
+    print(text)
+    return 1 if regressions else 0
+
+
+def _cmd_all(args: argparse.Namespace) -> int:
+    from benchmarks.harness import all_command
+
+    return all_command(args)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmarks") -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
