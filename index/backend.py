@@ -256,12 +256,50 @@ class Snapshot:
         return docsets.from_ids(self.searcher.docs_for_query(q), self.size) & self.live
 
     def phrase_docs(self, fields: tuple[str, ...], tokens: list[str]) -> DocSet:
-        """Documents where the stemmed ``tokens`` occur consecutively in one field."""
+        """Documents where the stemmed ``tokens`` occur consecutively in one field.
+
+        Candidates first: only documents holding every token in the field have their
+        positions read (skipping through the postings), then checked for the sequence.
+        """
         if not tokens:
             return docsets.EMPTY
         if len(tokens) == 1:
             return self.terms_in(fields, tokens)
-        return self._docs(wq.Or([wq.Phrase(f, tokens) for f in fields]))
+        key = ("phrase", fields, tuple(tokens))
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        out = docsets.EMPTY
+        for field in fields:
+            candidates = self.live
+            for token in set(tokens):
+                candidates &= self.term(field, token)
+                if not candidates:
+                    break
+            if not candidates:
+                continue
+            docs = docsets.members(candidates)
+            where = {t: self._positions(field, t, docs) for t in set(tokens)}
+            found = [d for d in docs if _has_sequence([where[t][d] for t in tokens])]
+            out |= docsets.from_ids(found, self.size)
+        self.cache[key] = out
+        return out
+
+    def _positions(self, field: str, token: str, docs: list[int]) -> dict[int, list[int]]:
+        """Token positions of ``token`` in each of ``docs`` (ascending) that holds it."""
+        decode = self.searcher.schema[field].format.decode_positions
+        matcher = self.reader.postings(field, token)
+        out: dict[int, list[int]] = {}
+        for d in docs:
+            if not matcher.is_active():
+                break
+            if matcher.id() < d:
+                matcher.skip_to(d)
+                if not matcher.is_active():
+                    break
+            if matcher.id() == d:
+                out[d] = decode(matcher.value())
+        return out
 
     def terms_in(self, fields: tuple[str, ...], tokens: Iterable[str]) -> DocSet:
         """Documents with any of the indexed ``tokens`` in any of ``fields``."""
@@ -271,30 +309,28 @@ class Snapshot:
                 out |= self.term(f, token)
         return out
 
-    def expand(self, fields: tuple[str, ...], match: Any) -> set[str]:
-        """Indexed terms of ``fields`` for which ``match(term)`` is true."""
-        return {w for f in fields for w in self.lexicon(f) if match(w)}
+    def expand(self, fields: tuple[str, ...], match: Any, key: Any = None) -> set[str]:
+        """Indexed terms of ``fields`` for which ``match(term)`` is true (cached under
+        ``key`` for this snapshot: wildcard and fuzzy expansions scan the lexicon)."""
+        cache_key = ("expand", fields, key)
+        if key is not None and cache_key in self.cache:
+            return self.cache[cache_key]  # type: ignore[no-any-return]
+        found = {w for f in fields for w in self.lexicon(f) if match(w)}
+        if key is not None:
+            self.cache[cache_key] = found
+        return found
 
-    def top_scores(self, fields: tuple[str, ...], tokens: list[str], within: DocSet,
-                   needed: int, rank: list[int]) -> list[tuple[int, float]]:
-        """The ``needed`` best BM25F-scored documents of ``within`` for ``tokens``, ties
-        broken by ``rank``; documents the tokens do not match are not listed.
+    def scored_order(self, fields: tuple[str, ...], tokens: tuple[str, ...]
+                     ) -> list[tuple[int, float]]:
+        """Every document matching any of ``tokens`` with its BM25F score, best first.
 
-        Whoosh's top-k is asked for a margin beyond ``needed``; only when a run of equal
-        scores crosses that margin (so whoosh may have cut a tie arbitrarily) is every
-        match scored, which keeps paging exact without scoring every match every time.
+        Relevance does not depend on the rest of the query, so one scoring pass per
+        distinct token set serves every query (and page) that uses it; the engine caches
+        the resulting ordering on the snapshot.
         """
-        if not tokens or not within or needed <= 0:
-            return []
-        q = wq.Or([wq.Term(f, t) for f in fields for t in dict.fromkeys(tokens)])
-        allowed = _Members(within, self.size)
-        limit = needed + 64
-        top = self.searcher.search(q, filter=allowed, limit=limit, scored=True).top_n
-        if len(top) == limit and top[needed - 1][0] <= top[-1][0]:
-            top = self.searcher.search(q, filter=allowed, limit=None, scored=True).top_n
-        ranked = sorted(((d, float(score)) for score, d in top),
-                        key=lambda pair: (-pair[1], rank[pair[0]]))
-        return ranked[:needed]
+        q = wq.Or([wq.Term(f, t) for f in fields for t in tokens])
+        top = self.searcher.search(q, limit=None, scored=True).top_n
+        return [(d, float(score)) for score, d in top]
 
 
 class _Members(DocIdSet):
@@ -313,6 +349,12 @@ class _Members(DocIdSet):
 
     def __iter__(self) -> Iterator[int]:
         return iter(docsets.members(self._docs))
+
+
+def _has_sequence(positions: list[list[int]]) -> bool:
+    """Is there a start ``p`` with ``p + i`` in the i-th position list, for every i?"""
+    rest = [set(p) for p in positions[1:]]
+    return any(all(p + i in later for i, later in enumerate(rest, 1)) for p in positions[0])
 
 
 def stored_doc(item_json: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,18 +60,20 @@ class SortedColumn:
 class Ordering:
     """All documents in one sort order; ``rank[d]`` is ``d``'s position."""
 
-    def __init__(self, order: list[int], size: int) -> None:
-        self.order = order
-        self.rank = [0] * size
-        for pos, d in enumerate(order):
-            self.rank[d] = pos
+    def __init__(self, order: Sequence[int], size: int) -> None:
+        self.order = array("i", order)
+        self.rank = array("i", bytes(4 * size))
+        rank = self.rank
+        for pos, d in enumerate(self.order):
+            rank[d] = pos
 
     def top(self, hits: DocSet, count: int, needed: int) -> list[int]:
         """The first ``needed`` of ``hits`` (which has ``count`` members) in this order."""
         if needed <= 0 or not count:
             return []
-        # Walking visits about needed * size / count documents; sorting costs the members.
-        if needed * len(self.order) < count * 32:
+        # Walking visits about needed * size / count documents; sorting costs about
+        # count. Walk when that is the smaller (broad hit sets, first pages).
+        if needed * len(self.order) < count * count:
             raw = docsets.as_bytes(hits, len(self.rank))
             out: list[int] = []
             for d in self.order:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cql import dates, textsearch
@@ -373,11 +374,11 @@ class Compiler:
                 self.score_tokens.extend(_positive_tokens(tree))
             return docs
         if name == "space.title":
-            keys = self.spaces_where(lambda s: matches_tokens(tree, analyze(s.name)))
+            keys = self.spaces_where(lambda s: matches_tokens(tree, analyzed(s.name)))
             return self.snap.terms("space", keys)
         if name == "creator.fullname":
             people = [u.account_id for u in self.catalog.users.values()
-                      if matches_tokens(tree, analyze(u.display_name))]
+                      if matches_tokens(tree, analyzed(u.display_name))]
             return self.snap.terms("creator", people)
         if name == "parent.title":
             parents = self.text_docs(tree, ("title",)) & self.snap.term("entity", "content")
@@ -396,11 +397,13 @@ class Compiler:
             return snap.phrase_docs(fields, analyze(tree.text))
         if isinstance(tree, textsearch.Wildcard):
             rx = wildcard_regex(tree.pattern)
-            return snap.terms_in(fields, snap.expand(fields, lambda w: rx.fullmatch(w)))
+            return snap.terms_in(fields, snap.expand(fields, lambda w: rx.fullmatch(w),
+                                                     key=("wildcard", tree.pattern)))
         if isinstance(tree, textsearch.Fuzzy):
             word = tree.text.lower()
             return snap.terms_in(fields, snap.expand(
-                fields, lambda w: levenshtein_within(word, w, FUZZY_DISTANCE)))
+                fields, lambda w: levenshtein_within(word, w, FUZZY_DISTANCE),
+                key=("fuzzy", word)))
         if isinstance(tree, textsearch.Any):
             out = docsets.EMPTY
             for part in tree.parts:
@@ -428,6 +431,12 @@ def prune(tree: textsearch.TextQuery) -> textsearch.TextQuery | None:
         must_not = tuple(p for p in map(prune, tree.must_not) if p is not None)
         return None if not must and not must_not else textsearch.All(must, must_not)
     return tree
+
+
+@lru_cache(maxsize=200_000)
+def analyzed(text: str) -> list[str]:
+    """``analyze`` memoised, for names matched again on every query (users, spaces)."""
+    return analyze(text)
 
 
 def matches_tokens(tree: textsearch.TextQuery, tokens: list[str]) -> bool:

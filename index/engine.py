@@ -266,16 +266,11 @@ class Engine:
         if query.order_by:
             keys = tuple((k.field, k.descending) for k in query.order_by)
             return [(d, None) for d in _ordering(snap, keys).top(hits, total, needed)]
-        default = _ordering(snap, (("lastmodified", True),))
         if not tokens:
+            default = _ordering(snap, (("lastmodified", True),))
             return [(d, None) for d in default.top(hits, total, needed)]
-        scored = snap.top_scores(TEXT_FIELDS, tokens, hits, needed, default.rank)
-        out: list[tuple[int, float | None]] = list(scored)
-        if len(out) < needed:
-            rest = hits & ~docsets.from_ids((d for d, _ in scored), snap.size)
-            out.extend((d, 0.0) for d in default.top(rest, total - len(scored),
-                                                       needed - len(scored)))
-        return out
+        ordering, scores = _relevance(snap, tuple(sorted(set(tokens))))
+        return [(d, scores.get(d, 0.0)) for d in ordering.top(hits, total, needed)]
 
     # --- results -------------------------------------------------------------------------
 
@@ -426,6 +421,31 @@ def _counting(progress: Callable[[int, int], None] | None, total: int
         progress(done, total)
 
     return step
+
+
+def _relevance(snap: Snapshot, tokens: tuple[str, ...]
+               ) -> tuple[Ordering, dict[int, float]]:
+    """Relevance order for ``tokens``: scored documents by score, then every other
+    document by lastmodified descending; ties by lastmodified, then id. Built once per
+    token set and snapshot (the most recent few are kept)."""
+    cache: dict[tuple[str, ...], tuple[Ordering, dict[int, float]]] = snap.cache.setdefault(
+        "relevance", {})
+    found = cache.get(tokens)
+    if found is None:
+        default = _ordering(snap, (("lastmodified", True),))
+        scores = dict(snap.scored_order(TEXT_FIELDS, tokens))
+        rank = default.rank
+        first = sorted(scores, key=lambda d: (-scores[d], rank[d]))
+        rest = (d for d in default.order if d not in scores)
+        found = (Ordering([*first, *rest], snap.size), scores)
+        if len(cache) >= RELEVANCE_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[tokens] = found
+    return found
+
+
+#: How many relevance orderings a snapshot keeps (under 1 MB each at 100,000 documents).
+RELEVANCE_CACHE = 64
 
 
 def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],
