@@ -10,18 +10,17 @@ added by writing another module with the same ``Snapshot`` methods.
 from __future__ import annotations
 
 import json
+import math
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
-from whoosh import query as wq
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
-from whoosh.idsets import DocIdSet
-from whoosh.scoring import BM25F
 
 from index import docsets
 from index.analysis import analyze, whoosh_analyzer
@@ -51,6 +50,9 @@ def _patch_length_reader_cache() -> None:
 
 
 _patch_length_reader_cache()
+
+#: BM25 parameters, Whoosh's defaults.
+B, K1 = 0.75, 1.2
 
 #: Full-text fields; ``text ~`` searches all of them, ``title ~`` only the first.
 TEXT_FIELDS = ("title", "body", "labels_text", "file_name")
@@ -151,7 +153,7 @@ class IndexStore:
             if snap is not None:
                 snap.close()
             self._ix = whoosh_index.open_dir(str(self.path))
-            snap = self._snapshot = Snapshot(self._ix.searcher(weighting=BM25F()))
+            snap = self._snapshot = Snapshot(self._ix.searcher())
         return snap
 
     def close(self) -> None:
@@ -252,9 +254,6 @@ class Snapshot:
             ]
         return words
 
-    def _docs(self, q: wq.Query) -> DocSet:
-        return docsets.from_ids(self.searcher.docs_for_query(q), self.size) & self.live
-
     def phrase_docs(self, fields: tuple[str, ...], tokens: list[str]) -> DocSet:
         """Documents where the stemmed ``tokens`` occur consecutively in one field.
 
@@ -320,35 +319,73 @@ class Snapshot:
             self.cache[cache_key] = found
         return found
 
-    def scored_order(self, fields: tuple[str, ...], tokens: tuple[str, ...]
-                     ) -> list[tuple[int, float]]:
-        """Every document matching any of ``tokens`` with its BM25F score, best first.
+    def scored(self, fields: tuple[str, ...], tokens: tuple[str, ...], universe: DocSet
+               ) -> dict[int, float]:
+        """BM25F scores (Whoosh's formula, B=0.75, K1=1.2) of the documents of
+        ``universe`` that hold any of ``tokens``.
 
-        Relevance does not depend on the rest of the query, so one scoring pass per
-        distinct token set serves every query (and page) that uses it; the engine caches
-        the resulting ordering on the snapshot.
+        The collection statistics (document count, document frequencies, average field
+        lengths) are taken over ``universe``, i.e. over what the caller may see: scores,
+        and so the order of results, never depend on content hidden from the caller.
         """
-        q = wq.Or([wq.Term(f, t) for f in fields for t in tokens])
-        top = self.searcher.search(q, limit=None, scored=True).top_n
-        return [(d, float(score)) for score, d in top]
+        n = docsets.count(universe)
+        if not n:
+            return {}
+        raw = docsets.as_bytes(universe, self.size)
+        scores: dict[int, float] = {}
+        get = scores.get
+        for field in fields:
+            lengths = self.field_lengths(field)
+            avgdl = self._length_sum(field, universe) / n or 1.0
+            for token in tokens:
+                df = docsets.count(self.term(field, token) & universe)
+                if not df:
+                    continue
+                idf = math.log(n / (df + 1)) + 1.0
+                docs, tfs = self.term_frequencies(field, token)
+                for d, tf in zip(docs, tfs, strict=True):
+                    if raw[d >> 3] >> (d & 7) & 1:
+                        norm = tf + K1 * ((1 - B) + B * lengths[d] / avgdl)
+                        scores[d] = get(d, 0.0) + idf * tf * (K1 + 1) / norm
+        return scores
 
+    def term_frequencies(self, field: str, token: str) -> tuple[array[int], array[float]]:
+        """Each document holding ``token`` in ``field`` and how often (cached)."""
+        key = ("tf", field, token)
+        found = self.cache.get(key)
+        if found is None:
+            docs, tfs = array("i"), array("f")
+            try:
+                matcher = self.reader.postings(field, token)
+            except Exception:  # TermNotFound
+                matcher = None
+            while matcher is not None and matcher.is_active():
+                docs.append(matcher.id())
+                tfs.append(matcher.weight())
+                matcher.next()
+            found = self.cache[key] = (docs, tfs)
+        return found  # type: ignore[no-any-return]
 
-class _Members(DocIdSet):
-    """A document set as Whoosh's filter: membership tests straight on the bits."""
+    def field_lengths(self, field: str) -> array[int]:
+        """Token count of ``field`` in every document (cached)."""
+        key = ("lengths", field)
+        found = self.cache.get(key)
+        if found is None:
+            length = self.reader.doc_field_length
+            found = self.cache[key] = array("i", (length(d, field) or 0
+                                                  for d in range(self.size)))
+        return found  # type: ignore[no-any-return]
 
-    def __init__(self, docs: DocSet, size: int) -> None:
-        self._raw = docsets.as_bytes(docs, size)
-        self._count = docsets.count(docs)
-        self._docs = docs
-
-    def __contains__(self, d: object) -> bool:
-        return isinstance(d, int) and bool(self._raw[d >> 3] >> (d & 7) & 1)
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(docsets.members(self._docs))
+    def _length_sum(self, field: str, universe: DocSet) -> int:
+        """Total length of ``field`` over ``universe``: the live total minus the few
+        documents outside it (cheaper than summing the many inside)."""
+        lengths = self.field_lengths(field)
+        key = ("length_total", field)
+        total = self.cache.get(key)
+        if total is None:
+            total = self.cache[key] = sum(lengths[d] for d in docsets.members(self.live))
+        outside = docsets.members(self.live & ~universe)
+        return int(total) - sum(lengths[d] for d in outside)
 
 
 def _has_sequence(positions: list[list[int]]) -> bool:

@@ -80,6 +80,11 @@ class PolicyLayer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         path = engine.index_dir / POLICY_FILE
+        if not path.is_file():
+            # Fail closed: an index without its policy store must not serve app callers
+            # as if no policy existed. Every build writes one, even an empty one.
+            raise EngineError("invalid_store", f"the policy store {path} is missing; "
+                              "rebuild the index or restore the file")
         self.store = PolicyStore(path)
         self.bus = EventBus()
         self.log = EventLog(engine.index_dir / EVENT_LOG_FILE)
@@ -94,8 +99,14 @@ class PolicyLayer:
         """Pick up changes another process wrote (``cql policy activate`` beside a REPL)."""
         mtime = _mtime(self.store.path)
         if mtime != self._mtime:
+            if not self.store.path.is_file():
+                raise EngineError("invalid_store", f"the policy store {self.store.path} "
+                                  "is missing; rebuild the index or restore the file")
             self.store.reload()
             self._mtime = mtime
+            # A rebuilt index restarts its store at version 0: drop every cached mask
+            # rather than trust (app, version) keys across files.
+            self._masks = {}
         return self.store
 
     def _space_keys(self) -> list[str]:
@@ -118,8 +129,14 @@ class PolicyLayer:
     def app_scope(self, caller: AppCaller, strict_scopes: bool) -> SearchScope:
         """The account, hidden spaces and hidden types of an app caller, or an error when
         its token may not search or its user never granted it access."""
-        check_search_scopes(caller)
         store = self._fresh()
+        registered = store.app(caller.app_id)
+        if registered is not None and registered.kind != caller.kind:
+            # The installed app's kind decides which checks apply (grants, scopes); a
+            # caller may not present itself as another kind to skip them.
+            raise EngineError("permission", f"app {caller.app_id!r} is installed as a "
+                              f"{registered.kind} app, not {caller.kind}")
+        check_search_scopes(caller)
         if caller.acting_for is not None:
             check_grant(caller, store.grants, store.site or LOCAL_SITE)
         return SearchScope(

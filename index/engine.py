@@ -217,7 +217,7 @@ class Engine:
         canonical = cql.to_cql(query)
         scope = self.scope_for(caller, strict_scopes)
         if cursor is not None:
-            start = self._open_cursor(cursor, canonical, caller, context)
+            start = self._open_cursor(cursor, canonical, caller, context, scope)
         snap = self.store.snapshot()
         compiler = Compiler(snap, Catalog(self.spaces, self.users), scope, context)
         try:
@@ -225,13 +225,14 @@ class Engine:
         except cql.CqlError as err:
             raise err.with_query(cql_text) from None
         total = docsets.count(hits)
-        ordered = self._order(snap, query, hits, total, compiler.score_tokens, start + limit)
+        ordered = self._order(snap, query, hits, total, compiler.score_tokens, start + limit,
+                              compiler.universe)
         page = ordered[start: start + limit]
         results = [self._result(snap, d, score, compiler.score_tokens, excerpt)
                    for d, score in page]
         nxt = None
         if start + limit < total:
-            nxt = self._make_cursor(start + limit, canonical, caller, context)
+            nxt = self._make_cursor(start + limit, canonical, caller, context, scope)
         return SearchPage(
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
@@ -261,7 +262,7 @@ class Engine:
     # --- ordering ------------------------------------------------------------------------
 
     def _order(self, snap: Snapshot, query: Query, hits: int, total: int, tokens: list[str],
-               needed: int) -> list[tuple[int, float | None]]:
+               needed: int, universe: int) -> list[tuple[int, float | None]]:
         """The first ``needed`` hits in result order, with scores when relevance-ranked."""
         if query.order_by:
             keys = tuple((k.field, k.descending) for k in query.order_by)
@@ -269,7 +270,7 @@ class Engine:
         if not tokens:
             default = _ordering(snap, (("lastmodified", True),))
             return [(d, None) for d in default.top(hits, total, needed)]
-        ordering, scores = _relevance(snap, tuple(sorted(set(tokens))))
+        ordering, scores = _relevance(snap, tuple(sorted(set(tokens))), universe)
         return [(d, scores.get(d, 0.0)) for d in ordering.top(hits, total, needed)]
 
     # --- results -------------------------------------------------------------------------
@@ -302,25 +303,30 @@ class Engine:
 
     # --- cursors -------------------------------------------------------------------------
 
-    def _binding(self, canonical: str, caller: Caller | None, context: SearchContext) -> str:
+    def _binding(self, canonical: str, caller: Caller | None, context: SearchContext,
+                 scope: SearchScope) -> str:
+        """What a cursor is valid for: the query, the caller, what that caller may see
+        (mask and strict-scopes types) and the context."""
         who = caller.fingerprint() if caller is not None else "local"
-        return f"{canonical}\x00{who}\x00{context.model_dump_json()}"
+        seen = f"{sorted(scope.hidden_spaces)}|{sorted(scope.hidden_types)}|{scope.account_id}"
+        return f"{canonical}\x00{who}\x00{seen}\x00{context.model_dump_json()}"
 
     def _make_cursor(self, offset: int, canonical: str, caller: Caller | None,
-                     context: SearchContext) -> str:
+                     context: SearchContext, scope: SearchScope) -> str:
         body = json.dumps({"o": offset}).encode()
-        mac = hmac.new(self._secret, body + self._binding(canonical, caller, context).encode(),
+        mac = hmac.new(self._secret,
+                       body + self._binding(canonical, caller, context, scope).encode(),
                        hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
     def _open_cursor(self, cursor: str, canonical: str, caller: Caller | None,
-                     context: SearchContext) -> int:
+                     context: SearchContext, scope: SearchScope) -> int:
         bad = EngineError("bad_cursor", "the cursor is not valid for this query and caller")
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             body, mac = raw[:-16], raw[-16:]
             want = hmac.new(self._secret,
-                            body + self._binding(canonical, caller, context).encode(),
+                            body + self._binding(canonical, caller, context, scope).encode(),
                             hashlib.sha256).digest()[:16]
             if not hmac.compare_digest(mac, want):
                 raise bad
@@ -423,24 +429,25 @@ def _counting(progress: Callable[[int, int], None] | None, total: int
     return step
 
 
-def _relevance(snap: Snapshot, tokens: tuple[str, ...]
+def _relevance(snap: Snapshot, tokens: tuple[str, ...], universe: int
                ) -> tuple[Ordering, dict[int, float]]:
-    """Relevance order for ``tokens``: scored documents by score, then every other
-    document by lastmodified descending; ties by lastmodified, then id. Built once per
-    token set and snapshot (the most recent few are kept)."""
-    cache: dict[tuple[str, ...], tuple[Ordering, dict[int, float]]] = snap.cache.setdefault(
-        "relevance", {})
-    found = cache.get(tokens)
+    """Relevance order for ``tokens`` over what the caller may see (``universe``):
+    scored documents by score, then every other document by lastmodified descending;
+    ties by lastmodified, then id. Built once per token set, universe and snapshot (the
+    most recent few are kept)."""
+    cache: dict[tuple[tuple[str, ...], int], tuple[Ordering, dict[int, float]]] = (
+        snap.cache.setdefault("relevance", {}))
+    found = cache.get((tokens, universe))
     if found is None:
         default = _ordering(snap, (("lastmodified", True),))
-        scores = dict(snap.scored_order(TEXT_FIELDS, tokens))
+        scores = snap.scored(TEXT_FIELDS, tokens, universe)
         rank = default.rank
         first = sorted(scores, key=lambda d: (-scores[d], rank[d]))
         rest = (d for d in default.order if d not in scores)
         found = (Ordering([*first, *rest], snap.size), scores)
         if len(cache) >= RELEVANCE_CACHE:
             cache.pop(next(iter(cache)))
-        cache[tokens] = found
+        cache[(tokens, universe)] = found
     return found
 
 
