@@ -225,11 +225,7 @@ class Engine:
         except cql.CqlError as err:
             raise err.with_query(cql_text) from None
         total = docsets.count(hits)
-        ordered = self._order(snap, query, hits, total, compiler.score_tokens, start + limit,
-                              compiler.universe)
-        page = ordered[start: start + limit]
-        results = [self._result(snap, d, score, compiler.score_tokens, excerpt)
-                   for d, score in page]
+        results = [r for _, r in self.page(compiler, query, hits, start, limit, excerpt)]
         nxt = None
         if start + limit < total:
             nxt = self._make_cursor(start + limit, canonical, caller, context, scope)
@@ -237,6 +233,21 @@ class Engine:
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
             next=nxt)
+
+    def page(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
+             excerpt: str = "highlight") -> list[tuple[int, SearchResult]]:
+        """Order the document set ``hits`` that ``compiler`` made for ``query`` and render
+        positions ``[start, start + limit)``: (document number, result) pairs.
+
+        ``search`` is parse + ``Compiler.run`` + this; front ends that run the stages
+        themselves (the REPL, to time them) call it directly.
+        """
+        snap = compiler.snap
+        total = docsets.count(hits)
+        ordered = self._order(snap, query, hits, total, compiler.score_tokens, start + limit,
+                              compiler.universe)
+        return [(d, self._result(snap, d, score, compiler.score_tokens, excerpt))
+                for d, score in ordered[start: start + limit]]
 
     def count(self, cql_text: str, **kwargs: Any) -> int:
         return self.search(cql_text, limit=1, excerpt="none", **kwargs).totalSize

@@ -120,12 +120,8 @@ def run(engine: Any, text: str, settings: Settings, start: int = 0) -> Outcome:
     total = docsets.count(hits)
     lap("compile")
     limit = max(1, min(settings.limit, MAX_LIMIT))
-    # The engine's own ordering and result rendering (private: there is no public call
-    # that orders a document set the compiler made; see docs/repl.md).
-    ordered = engine._order(snap, query, hits, total, compiler.score_tokens, start + limit)
-    page = ordered[start: start + limit]
-    results = [engine._result(snap, d, score, compiler.score_tokens, "none")
-               for d, score in page]
+    page = engine.page(compiler, query, hits, start, limit, excerpt="none")
+    results = [result for _, result in page]
     lap("search")
     return Outcome(text=text, parsed=parsed, query=query, fired=fired, canonical=canonical,
                    scope=scope, compiler=compiler, hits=hits, total=total, start=start,
