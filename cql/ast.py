@@ -84,7 +84,7 @@ class FunctionCall:
     """``name(args)``; ``name`` is canonical camelCase when the function is known."""
 
     name: str
-    args: tuple[String | Number, ...] = ()
+    args: tuple[String | Number | Date, ...] = ()  # a bare date-shaped argument is a Date
     span: Span = _span()
 
 

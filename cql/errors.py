@@ -11,6 +11,8 @@ import enum
 
 
 class ErrorCode(enum.StrEnum):
+    """Stable error codes: callers branch on these, never on message wording."""
+
     SYNTAX = "syntax"
     UNKNOWN_FIELD = "unknown_field"
     OPERATOR_NOT_ALLOWED = "operator_not_allowed"

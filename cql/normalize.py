@@ -195,8 +195,65 @@ PASSES: tuple[tuple[str, Pass], ...] = (
 )
 
 
+def is_normal(query: Query) -> bool:
+    """True when no pass would change ``query``, decided in one walk.
+
+    Most saved queries are already normal, and running five passes to learn that costs
+    more than parsing them. Each test below is the exact firing condition of one pass;
+    tests/test_cql_properties.py checks that this agrees with running the passes.
+    """
+    keys = query.order_by
+    if keys:
+        names = [k.field for k in keys]
+        if len(set(names)) != len(names):  # drop_duplicates
+            return False
+        for name in names:
+            if fields.canonical_name(name) != name or _alias_target(name) != name:
+                return False
+    stack: list[Expr] = [query.where] if query.where is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Clause):
+            name = node.field
+            if fields.canonical_name(name) != name or _alias_target(name) != name:
+                return False  # canonical_names, field_aliases
+            value = node.value
+            items = value.items if isinstance(value, List) else (value,)
+            if isinstance(value, List) and _has_duplicates(items):
+                return False  # drop_duplicates
+            for item in items:
+                if isinstance(item, FunctionCall):
+                    if functions.canonical_name(item.name) != item.name:
+                        return False  # canonical_names
+                elif (name == "type" and isinstance(item, String)
+                      and item.value.lower() == "smartlink"):
+                    return False  # smartlink_to_embed
+        elif isinstance(node, Not):
+            stack.append(node.operand)
+        else:
+            kind = type(node)
+            for child in node.operands:
+                if type(child) is kind:
+                    return False  # flatten
+            if _has_duplicates(node.operands):
+                return False  # drop_duplicates
+            stack.extend(node.operands)
+    return True
+
+
+def _has_duplicates(items: tuple) -> bool:  # type: ignore[type-arg]
+    return any(items[j] == items[i] for i in range(len(items)) for j in range(i))
+
+
 def normalize_report(query: Query) -> tuple[Query, list[str]]:
     """The normalized query and the names of the passes that changed it, in order."""
+    if is_normal(query):
+        return query, []
+    return run_passes(query)
+
+
+def run_passes(query: Query) -> tuple[Query, list[str]]:
+    """Run every pass until none fires (``normalize_report`` without the shortcut)."""
     fired: list[str] = []
     for _ in range(10):  # each round only shrinks the tree; two rounds always suffice
         changed = False

@@ -114,7 +114,9 @@ def _check_shape(query: Query, text: str) -> None:
         elif isinstance(node, Not):
             stack.append((node.operand, depth + 1))
         elif isinstance(node, And | Or):
-            stack.extend((child, depth + 1) for child in node.operands)
+            # Reversed, so nodes pop in source order and the error points at the
+            # 1,001st clause (or the first too-deep node), not at the last one pushed.
+            stack.extend((child, depth + 1) for child in reversed(node.operands))
 
 
 def _check_negative_first(expr: Expr, text: str) -> None:
