@@ -28,7 +28,7 @@ from cql.ast import (
 )
 from cql.errors import CqlError, ErrorCode
 from cql.fields import FieldSpec, Kind
-from cql.functions import Arg, Returns
+from cql.functions import Arg
 
 MAX_CLAUSES = 1000
 MAX_LIST = 1000
@@ -36,12 +36,6 @@ MAX_DEPTH = 100
 DIALECTS = ("strict", "lenient")
 
 #: Which function results a field kind can compare against.
-_RETURNS_FOR_KIND: dict[Kind, frozenset[Returns]] = {
-    Kind.USER: frozenset({Returns.USER}),
-    Kind.DATE: frozenset({Returns.DATE}),
-    Kind.SPACE: frozenset({Returns.SPACE, Returns.SPACE_LIST}),
-    Kind.CONTENT: frozenset({Returns.CONTENT_LIST}),
-}
 
 
 def _err(code: ErrorCode, message: str, span: Span, text: str) -> CqlError:
