@@ -7,6 +7,7 @@ the query they are about.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 
 from cql import dates, fields, functions, textsearch
@@ -67,12 +68,22 @@ def validate(query: Query, text: str = "", dialect: str = "strict") -> None:
         spec = fields.lookup(key.field)
         if spec is None:
             raise _err(ErrorCode.UNKNOWN_FIELD,
-                       f"No field exists with the name: '{key.field}'", key.span, text)
+                       _no_such_field(key.field), key.span, text)
         if not fields.target(spec).sortable:
             sortable = ", ".join(f.name for f in fields.FIELDS if f.sortable)
             raise _err(ErrorCode.NOT_SORTABLE,
                        f"results cannot be ordered by '{key.field}'; sortable fields: "
                        f"{sortable}", key.span, text)
+
+
+def _no_such_field(name: str) -> str:
+    """Confluence's message, plus the nearest known field names when there are any."""
+    known = [f.name for f in fields.FIELDS if not f.user_search_only]
+    near = difflib.get_close_matches(name, known, n=2, cutoff=0.75) or \
+        difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=1, cutoff=0.75)
+    hint = f"; did you mean {' or '.join(repr(fields.canonical_name(n)) for n in near)}?" \
+        if near else ""
+    return f"No field exists with the name: '{name}'{hint}"
 
 
 def _clauses(expr: Expr | None) -> Iterator[Clause]:
@@ -134,7 +145,7 @@ def _check_clause(clause: Clause, text: str, lenient: bool) -> None:
     field_span = Span(clause.span.start, clause.span.start + len(clause.field))
     if spec is None:
         raise _err(ErrorCode.UNKNOWN_FIELD,
-                   f"No field exists with the name: '{clause.field}'", field_span, text)
+                   _no_such_field(clause.field), field_span, text)
     if spec.user_search_only:
         raise _err(ErrorCode.USER_SEARCH_FIELD,
                    f"'{clause.field}' is a user search field; use the user search "
