@@ -64,15 +64,21 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 
 def build_table(report: dict[str, Any]) -> str:
-    lines = ["| engine | items/s | build s | size on disk | peak RSS |", "|---|---|---|---|---|"]
+    lines = ["| engine | items/s | build s | size on disk | peak RSS | peak PSS |",
+             "|---|---|---|---|---|---|"]
     for name, fig in report.get("build", {}).items():
         size = fig.get("size_bytes")
         size_text = "in memory" if name == "reference" else (
             f"{size / 1e6:,.1f} MB" if size is not None else "-")
         lines.append(f"| {name} | {fig.get('items_per_s') or 0:,.0f} | "
                      f"{fig.get('seconds', 0):,.1f} | {size_text} | "
-                     f"{fig.get('peak_rss_mb', 0):,.0f} MB |")
+                     f"{fig.get('peak_rss_mb', 0):,.0f} MB | "
+                     f"{_mb(fig.get('peak_pss_mb'))} |")
     return "\n".join(lines)
+
+
+def _mb(value: float | None) -> str:
+    return f"{value:,.0f} MB" if value else "-"
 
 
 def render(report: dict[str, Any]) -> str:

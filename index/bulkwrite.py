@@ -14,6 +14,7 @@ core in forked processes, each writing its own segment, and commits them togethe
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import traceback
@@ -179,13 +180,19 @@ def _in_children(path: str, parts: Sequence[Callable[[], Iterable[dict[str, Any]
                  progress: Progress | None) -> list[Any]:
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("q", 0)
-    children = []
-    for part in parts:
-        mine, theirs = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_write_part, args=(path, part, theirs, counter))
-        proc.start()
-        theirs.close()
-        children.append((proc, mine))
+    # Keep the collector of each child away from the parent's objects: a full collection
+    # touches every object's header and so copies every shared page into the child.
+    gc.freeze()
+    try:
+        children = []
+        for part in parts:
+            mine, theirs = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_write_part, args=(path, part, theirs, counter))
+            proc.start()
+            theirs.close()
+            children.append((proc, mine))
+    finally:
+        gc.unfreeze()  # the children have their own copy of the frozen state
     results = []
     reported = 0
     for proc, conn in children:
