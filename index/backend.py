@@ -319,10 +319,10 @@ class Snapshot:
             self.cache[cache_key] = found
         return found
 
-    def scored(self, fields: tuple[str, ...], tokens: tuple[str, ...], universe: DocSet
+    def scored(self, terms: tuple[tuple[str, str], ...], universe: DocSet
                ) -> dict[int, float]:
         """BM25F scores (Whoosh's formula, B=0.75, K1=1.2) of the documents of
-        ``universe`` that hold any of ``tokens``.
+        ``universe`` that hold any of the (field, stem) ``terms``, summed over them.
 
         The collection statistics (document count, document frequencies, average field
         lengths) are taken over ``universe``, i.e. over what the caller may see: scores,
@@ -334,7 +334,10 @@ class Snapshot:
         raw = docsets.as_bytes(universe, self.size)
         scores: dict[int, float] = {}
         get = scores.get
-        for field in fields:
+        by_field: dict[str, list[str]] = {}
+        for field, token in terms:
+            by_field.setdefault(field, []).append(token)
+        for field, tokens in by_field.items():
             lengths = self.field_lengths(field)
             avgdl = self._length_sum(field, universe) / n or 1.0
             for token in tokens:

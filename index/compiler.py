@@ -54,7 +54,7 @@ EXACT_FIELDS: dict[str, tuple[str, Callable[[str], str]]] = {
     "space": ("space", str.lower),
     "label": ("label", str.lower),
     "macro": ("macro", str.lower),
-    "pageStatus": ("page_status", str.lower),
+    "pageStatus": ("page_status", lambda v: title_key(v)),
     "creator": ("creator", str),
     "contributor": ("contributor", str),
     "mention": ("mention", str),
@@ -118,7 +118,9 @@ class Compiler:
         self.catalog = catalog
         self.scope = scope
         self.context = context
+        #: Stems to highlight, and the (field, stem) pairs that relevance is scored on.
         self.score_tokens: list[str] = []
+        self.score_terms: list[tuple[str, str]] = []
         self._spaces_lower = {k.lower(): s for k, s in catalog.spaces.items()}
 
     # --- the universe -----------------------------------------------------------------
@@ -371,7 +373,9 @@ class Compiler:
             fields = TEXT_FIELDS if name == "text" else ("title",)
             docs = self.text_docs(tree, fields)
             if scoring:
-                self.score_tokens.extend(_positive_tokens(tree))
+                stems = _positive_tokens(tree)
+                self.score_tokens.extend(stems)
+                self.score_terms.extend((f, t) for f in fields for t in stems)
             return docs
         if name == "space.title":
             keys = self.spaces_where(lambda s: matches_tokens(tree, analyzed(s.name)))

@@ -84,7 +84,8 @@ def url_of(entity: str, doc: dict[str, Any]) -> str:
     if kind == "blogpost":
         return f"/spaces/{space}/blog/{item_id}/{slug}"
     if kind == "comment":
-        return f"/spaces/{space}/pages/{doc.get('container_id')}?focusedCommentId={item_id}"
+        where = "blog" if doc.get("container_type") == "blogpost" else "pages"
+        return f"/spaces/{space}/{where}/{doc.get('container_id')}?focusedCommentId={item_id}"
     if kind == "attachment":
         name = url_quote(doc.get("file_name") or doc["title"])
         return f"/download/attachments/{doc.get('container_id')}/{name}"

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 import cql
 from cql.ast import Query
 from index import docsets
-from index.backend import TEXT_FIELDS, IndexStore, Snapshot
+from index.backend import IndexStore, Snapshot
 from index.callers import AnonymousCaller, AppCaller, UserCaller
 from index.columns import Ordering, build_ordering, dense_ranks
 from index.compiler import Catalog, Compiler, SearchScope
@@ -178,11 +178,34 @@ class Engine:
         return rejects
 
     def delete(self, ids: Iterable[str]) -> int:
-        """Delete content items by id (their descendants stay, as orphans do not exist
-        in Confluence: delete subtrees explicitly). Returns how many were present."""
+        """Delete content items by id, as Confluence does: comments and attachments go with
+        the item they belong to, and tree children move up to the nearest surviving
+        ancestor (their subtrees with them). Returns how many of ``ids`` were present."""
         snap = self.store.snapshot()
-        present = [i for i in ids if i in snap.docnum_by_id]
-        self.store.write((), delete_ids=present)
+        present = {i for i in ids if i in snap.docnum_by_id and not i.startswith("space:")}
+        if not present:
+            return 0
+        items = {item.id: item for item in self._stored_items(snap)}
+        doomed = set(present)
+        while True:  # contained items of contained items (a comment's attachments, ...)
+            more = {i for i, it in items.items() if it.container_id in doomed} - doomed
+            if not more:
+                break
+            doomed |= more
+        survivors = {}
+        for item_id, item in items.items():
+            if item_id in doomed:
+                continue
+            parent = item.parent_id
+            while parent in doomed:
+                parent = items[parent].parent_id
+            if parent != item.parent_id:
+                item = item.model_copy(update={"parent_id": parent})
+            survivors[item_id] = item
+        derived, _ = derive(survivors, file="delete")
+        moved = [it for i, it in derived.items()
+                 if it.ancestors != items[i].ancestors or it.parent_id != items[i].parent_id]
+        self.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
         return len(present)
 
     def _stored_items(self, snap: Snapshot) -> list[Any]:
@@ -244,7 +267,7 @@ class Engine:
         """
         snap = compiler.snap
         total = docsets.count(hits)
-        ordered = self._order(snap, query, hits, total, compiler.score_tokens, start + limit,
+        ordered = self._order(snap, query, hits, total, compiler.score_terms, start + limit,
                               compiler.universe)
         return [(d, self._result(snap, d, score, compiler.score_tokens, excerpt))
                 for d, score in ordered[start: start + limit]]
@@ -272,16 +295,17 @@ class Engine:
 
     # --- ordering ------------------------------------------------------------------------
 
-    def _order(self, snap: Snapshot, query: Query, hits: int, total: int, tokens: list[str],
-               needed: int, universe: int) -> list[tuple[int, float | None]]:
+    def _order(self, snap: Snapshot, query: Query, hits: int, total: int,
+               terms: list[tuple[str, str]], needed: int, universe: int
+               ) -> list[tuple[int, float | None]]:
         """The first ``needed`` hits in result order, with scores when relevance-ranked."""
         if query.order_by:
             keys = tuple((k.field, k.descending) for k in query.order_by)
             return [(d, None) for d in _ordering(snap, keys).top(hits, total, needed)]
-        if not tokens:
+        if not terms:
             default = _ordering(snap, (("lastmodified", True),))
             return [(d, None) for d in default.top(hits, total, needed)]
-        ordering, scores = _relevance(snap, tuple(sorted(set(tokens))), universe)
+        ordering, scores = _relevance(snap, tuple(sorted(set(terms))), universe)
         return [(d, scores.get(d, 0.0)) for d in ordering.top(hits, total, needed)]
 
     # --- results -------------------------------------------------------------------------
@@ -299,6 +323,9 @@ class Engine:
                 score=score)
         body = self._body_text(doc)
         title, excerpt = highlight(doc["title"], body, tokens, mode)
+        container = doc.get("container_id")
+        if container and container in snap.docnum_by_id:
+            doc["container_type"] = load_doc(snap.stored(snap.docnum_by_id[container]))["type"]
         return SearchResult(
             id=doc["id"], entityType="content", type=doc["type"], status=doc["status"],
             title=title, space=doc["space"], url=url_of("content", doc), excerpt=excerpt,
@@ -440,25 +467,25 @@ def _counting(progress: Callable[[int, int], None] | None, total: int
     return step
 
 
-def _relevance(snap: Snapshot, tokens: tuple[str, ...], universe: int
+def _relevance(snap: Snapshot, terms: tuple[tuple[str, str], ...], universe: int
                ) -> tuple[Ordering, dict[int, float]]:
-    """Relevance order for ``tokens`` over what the caller may see (``universe``):
+    """Relevance order for (field, stem) ``terms`` over what the caller may see (``universe``):
     scored documents by score, then every other document by lastmodified descending;
     ties by lastmodified, then id. Built once per token set, universe and snapshot (the
     most recent few are kept)."""
-    cache: dict[tuple[tuple[str, ...], int], tuple[Ordering, dict[int, float]]] = (
+    cache: dict[tuple[tuple[tuple[str, str], ...], int], tuple[Ordering, dict[int, float]]] = (
         snap.cache.setdefault("relevance", {}))
-    found = cache.get((tokens, universe))
+    found = cache.get((terms, universe))
     if found is None:
         default = _ordering(snap, (("lastmodified", True),))
-        scores = snap.scored(TEXT_FIELDS, tokens, universe)
+        scores = snap.scored(terms, universe)
         rank = default.rank
         first = sorted(scores, key=lambda d: (-scores[d], rank[d]))
         rest = (d for d in default.order if d not in scores)
         found = (Ordering([*first, *rest], snap.size), scores)
         if len(cache) >= RELEVANCE_CACHE:
             cache.pop(next(iter(cache)))
-        cache[(tokens, universe)] = found
+        cache[(terms, universe)] = found
     return found
 
 

@@ -79,9 +79,9 @@ class ObjectSource(Protocol):
     """Where the blocked objects come from (the engine reads them from its index)."""
 
     def objects_in_spaces(self, space_keys: list[str]) -> Iterator[tuple[str, str, str]]:
-        """``(space_key, type, id)`` of the current content in ``space_keys`` (sorted),
-        in ``object_sort_key`` order. Types outside ``REPORTED_TYPES`` may be included;
-        they are skipped."""
+        """``(space_key, type, id)`` of the content in ``space_keys`` (sorted), of every
+        status (a draft or archived page is blocked too), in ``object_sort_key`` order.
+        Types outside ``REPORTED_TYPES`` may be included; they are skipped."""
         ...
 
 

@@ -682,7 +682,10 @@ class _Run:
         if name == "macro":
             return lambda e: not e.macros.isdisjoint(folded)
         if name == "pageStatus":
-            return lambda e: e.page_status in folded
+            # Like title, one layer of quotes is stripped: Confluence's own example
+            # writes pageStatus not in ("\"In progress\"", ...).
+            statuses = frozenset(_strip_quotes(t).casefold() for t in texts)
+            return lambda e: e.page_status in statuses
         accounts = strings | frozenset(texts)
         if name == "creator":
             return lambda e: e.creator in accounts

@@ -222,6 +222,22 @@ def test_upsert_moves_subtrees_and_delete(tmp_path: Path) -> None:
     assert sorted(all_ids(reopened, "type = page")) == ["1", "2", "4"]
 
 
+def test_delete_moves_children_up_and_takes_comments_along(tmp_path: Path) -> None:
+    comment = {"id": "9", "type": "comment", "title": "Re: Page 2", "space": "S",
+               "creator": "u1", "created": "2024-01-02T10:00:00+00:00", "container_id": "2"}
+    site = write_site(tmp_path / "site", [
+        page("1"), page("2", parent="1"), page("3", parent="2"), page("4", parent="3"),
+        comment,
+    ])
+    engine = Engine.build(site, tmp_path / "index")
+    assert engine.delete(["2"]) == 1
+    assert all_ids(engine, "type = comment") == []
+    assert all_ids(engine, "parent = 1") == ["3"]
+    assert sorted(all_ids(engine, "ancestor = 1")) == ["3", "4"]
+    assert all_ids(engine, "ancestor = 2") == []
+    assert engine.delete(["2", "404"]) == 0
+
+
 def test_open_missing_index(tmp_path: Path) -> None:
     with pytest.raises(EngineError) as err:
         Engine.open(tmp_path / "nothing")
