@@ -127,19 +127,29 @@ class BulkSegmentWriter(SegmentWriter):
 Progress = Callable[[int], None]
 
 
+#: A worker starts a new segment after this many documents, which bounds the memory its
+#: packed postings take (about 3 KB a document) at the cost of a few more segments.
+SEGMENT_DOCS = 25_000
+
+
 def _write_part(path: str, docs: Callable[[], Iterable[dict[str, Any]]], conn: Any,
                 counter: Any) -> None:
-    """Child process: write one segment and send it (or the error) back."""
+    """Child process: write the part's segments and send them (or the error) back."""
     try:
         ix = whoosh_index.open_dir(path)
+        segments = []
         writer = BulkSegmentWriter(ix, _lk=False)
         for n, doc in enumerate(docs(), 1):
             writer.add_document(**doc)
             if n % 256 == 0:
                 with counter.get_lock():
                     counter.value += 256
-        segment = writer._finalize_segment() if writer._added else None
-        conn.send(("ok", segment))
+            if n % SEGMENT_DOCS == 0:
+                segments.append(writer._finalize_segment())
+                writer = BulkSegmentWriter(ix, _lk=False)
+        if writer._added:
+            segments.append(writer._finalize_segment())
+        conn.send(("ok", segments))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
     finally:
@@ -208,4 +218,4 @@ def _in_children(path: str, parts: Sequence[Callable[[], Iterable[dict[str, Any]
     failures = [detail for status, detail in results if status != "ok"]
     if failures:
         raise RuntimeError("building the index failed:\n" + "\n".join(failures))
-    return [segment for _, segment in results if segment is not None]
+    return [segment for _, segments in results for segment in segments]

@@ -9,10 +9,13 @@ query, and is the first and last thing applied.
 from __future__ import annotations
 
 import base64
+import functools
+import gc
 import hashlib
 import hmac
 import json
 import os
+import pickle
 import secrets
 import shutil
 import time
@@ -127,15 +130,18 @@ class Engine:
             (staging / SECRET_FILE).write_bytes(secrets.token_bytes(32))
             initialize_store(staging, site.extras)
             store = IndexStore.create(staging / WHOOSH_DIR)
-            store.bulk_build(_document_parts(site), _counting(progress, len(site.content)))
+            items = len(site.content)
+            parts = _document_parts(site, staging / "spill")
+            store.bulk_build(parts, _counting(progress, items))
             store.close()
+            shutil.rmtree(staging / "spill", ignore_errors=True)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         _replace_dir(staging, target)
         engine = cls(target)
         engine.last_build = BuildReport(
-            items=len(site.content), spaces=len(site.spaces), rejected=len(site.rejects),
+            items=items, spaces=len(site.spaces), rejected=len(site.rejects),
             rejects=[str(r) for r in site.rejects], seconds=time.perf_counter() - started)
         return engine
 
@@ -435,22 +441,39 @@ def _ordering(snap: Snapshot, keys: tuple[tuple[str, bool], ...]) -> Ordering:
 PARALLEL_BUILD_MIN = 2_000
 
 
-def _document_parts(site: Site) -> list[Callable[[], Iterable[dict[str, Any]]]]:
-    """The site's documents in one part, or in two halves for the two cores."""
+def _document_parts(site: Site, spill: Path) -> list[Callable[[], Iterable[dict[str, Any]]]]:
+    """The site's documents in one part, or in two halves for the two cores.
+
+    For two parts the documents are written to spill files and the site's items are
+    dropped before the workers start: the workers then read only their half from disk
+    instead of sharing (and, through reference counts, copying) the parent's items.
+    """
     items = list(site.content.values())
     spaces = list(site.spaces.values())
     if len(items) < PARALLEL_BUILD_MIN:
         return [lambda: [*map(space_document, spaces), *map(content_document, items)]]
+    spill.mkdir()
     half = len(items) // 2
+    paths = [spill / "part-0.pickle", spill / "part-1.pickle"]
+    with open(paths[0], "wb") as first, open(paths[1], "wb") as second:
+        for space in spaces:
+            pickle.dump(space_document(space), first, protocol=pickle.HIGHEST_PROTOCOL)
+        for n, item in enumerate(items):
+            out = first if n < half else second
+            pickle.dump(content_document(item), out, protocol=pickle.HIGHEST_PROTOCOL)
+    site.content.clear()
+    items.clear()
+    gc.collect()
+    return [functools.partial(_read_spill, path) for path in paths]
 
-    def first() -> Iterable[dict[str, Any]]:
-        yield from map(space_document, spaces)
-        yield from map(content_document, items[:half])
 
-    def second() -> Iterable[dict[str, Any]]:
-        yield from map(content_document, items[half:])
-
-    return [first, second]
+def _read_spill(path: Path) -> Iterable[dict[str, Any]]:
+    with open(path, "rb") as fh:
+        while True:
+            try:
+                yield pickle.load(fh)
+            except EOFError:
+                return
 
 
 def _counting(progress: Callable[[int, int], None] | None, total: int

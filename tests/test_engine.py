@@ -238,6 +238,21 @@ def test_delete_moves_children_up_and_takes_comments_along(tmp_path: Path) -> No
     assert engine.delete(["2", "404"]) == 0
 
 
+def test_parallel_build_equals_single_process_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
+    """The two-worker path (spill files, several segments per worker) indexes exactly
+    what the in-process path does."""
+    monkeypatch.setattr("index.engine.PARALLEL_BUILD_MIN", 10)
+    monkeypatch.setattr("index.bulkwrite.SEGMENT_DOCS", 150)
+    parallel = Engine.build(FIXTURES, tmp_path / "parallel")
+    assert len(parallel.store.snapshot().reader.leaf_readers()) > 2
+    assert not (tmp_path / "parallel" / "spill").exists()
+    for query in ["type = page", "text ~ release", "label = onboarding ORDER BY title",
+                  "ancestor = 65536 OR macro = jira", 'text ~ "\\"release notes\\""',
+                  "type = space", "created > 2024-01-01 ORDER BY created DESC"]:
+        assert all_ids(parallel, query) == all_ids(engine, query), query
+
+
 def test_open_missing_index(tmp_path: Path) -> None:
     with pytest.raises(EngineError) as err:
         Engine.open(tmp_path / "nothing")
