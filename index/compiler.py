@@ -126,7 +126,20 @@ class Compiler:
     # --- the universe -----------------------------------------------------------------
 
     def visible(self, with_spaces: bool) -> DocSet:
-        """What this search may return before the query: statuses, archive, policy."""
+        """What this search may return before the query: statuses, archive, policy.
+
+        Cached on the snapshot per combination, so a caller's mask costs one set
+        operation per search after its first."""
+        key = ("visible", with_spaces, self.context.content_statuses,
+               self.context.include_archived_spaces, self.scope.hidden_spaces,
+               self.scope.hidden_types,
+               frozenset(k for k, s in self.catalog.spaces.items() if s.status == "archived"))
+        found = self.snap.cache.get(key)
+        if found is None:
+            found = self.snap.cache[key] = self._visible(with_spaces)
+        return found  # type: ignore[no-any-return]
+
+    def _visible(self, with_spaces: bool) -> DocSet:
         snap = self.snap
         content = snap.term("entity", "content")
         out = content & snap.terms("status", self.context.content_statuses)
