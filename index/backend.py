@@ -227,10 +227,15 @@ class Snapshot:
 
     @cached_property
     def ids(self) -> list[str | None]:
-        """Entity id of every document number (None for deleted ones)."""
-        out: list[str | None] = [None] * self.size
-        for docnum, stored in self.reader.iter_docs():
-            out[docnum] = stored.get("id")
+        """Entity id of every document number (None for deleted ones).
+
+        Content ids come from the numeric ``num`` column (reading 100,000 stored
+        documents instead took seconds); only the few space entities are read."""
+        live = docsets.as_bytes(self.live, self.size)
+        out: list[str | None] = [str(n) if live[d >> 3] >> (d & 7) & 1 else None
+                                 for d, n in enumerate(self.column("num"))]
+        for d in docsets.members(self.term("entity", "space")):
+            out[d] = self.reader.stored_fields(d).get("id")
         return out
 
     @cached_property
