@@ -167,3 +167,13 @@ def test_disagreements_are_caught_and_named() -> None:
     problems = compare_hits(ordered, same, {"cql-search": (4, ["2"]), "sqlite-fts5": (3, ["3"])},
                             1)
     assert {p["kind"] for p in problems} == {"order", "count", "first_page"}
+
+
+def test_first_runs_times_every_user_query(run: tuple[Path, dict[str, Any], int]) -> None:
+    from benchmarks.first_runs import first_runs
+
+    out, report, _ = run
+    times = first_runs(out / "indexes" / "cql-search", out / "site")
+    users = [q["name"] for q in report["queries"] if not q["name"].endswith("@app")]
+    assert set(times) == {"(open)", *users}
+    assert all(ms >= 0 for ms in times.values())
