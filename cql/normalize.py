@@ -29,10 +29,34 @@ def _map_clauses(query: Query, fn: Callable[[Clause], Clause]) -> Query:
         same = all(a is b for a, b in zip(ops, node.operands, strict=True))
         return node if same else replace(node, operands=ops)
 
-    if query.where is None:
-        return query
-    where = walk(query.where)
-    return query if where is query.where else replace(query, where=where)
+    return _rebuild(query, walk)
+
+
+def _map_values(clause: Clause, fn: Callable[[Scalar], Scalar]) -> Clause:
+    """Apply ``fn`` to the clause's value, or to each item of its IN list."""
+    value = clause.value
+    if isinstance(value, List):
+        items = tuple(fn(v) for v in value.items)
+        if all(a is b for a, b in zip(items, value.items, strict=True)):
+            return clause
+        return replace(clause, value=replace(value, items=items))
+    new = fn(value)
+    return clause if new is value else replace(clause, value=new)
+
+
+def _rename_fields(query: Query, rename: Callable[[str], str]) -> Query:
+    """Rename the fields of every clause and sort key (unchanged nodes stay identical)."""
+
+    def fix(clause: Clause) -> Clause:
+        name = rename(clause.field)
+        return clause if name == clause.field else replace(clause, field=name)
+
+    out = _map_clauses(query, fix)
+    keys = tuple(k if rename(k.field) == k.field else replace(k, field=rename(k.field))
+                 for k in query.order_by)
+    if any(a is not b for a, b in zip(keys, query.order_by, strict=True)):
+        out = replace(out, order_by=keys)
+    return out
 
 
 def canonical_names(query: Query) -> Query:
@@ -44,25 +68,8 @@ def canonical_names(query: Query) -> Query:
             return value if name == value.name else replace(value, name=name)
         return value
 
-    def fix(clause: Clause) -> Clause:
-        name = fields.canonical_name(clause.field)
-        value = clause.value
-        if isinstance(value, List):
-            items = tuple(fix_value(v) for v in value.items)
-            if any(a is not b for a, b in zip(items, value.items, strict=True)):
-                value = replace(value, items=items)
-        else:
-            value = fix_value(value)
-        if name == clause.field and value is clause.value:
-            return clause
-        return replace(clause, field=name, value=value)
-
-    out = _map_clauses(query, fix)
-    keys = tuple(k if fields.canonical_name(k.field) == k.field
-                 else replace(k, field=fields.canonical_name(k.field)) for k in query.order_by)
-    if any(a is not b for a, b in zip(keys, query.order_by, strict=True)):
-        out = replace(out, order_by=keys)
-    return out
+    functions_fixed = _map_clauses(query, lambda clause: _map_values(clause, fix_value))
+    return _rename_fields(functions_fixed, fields.canonical_name)
 
 
 def _alias_target(name: str) -> str:
@@ -73,17 +80,7 @@ def _alias_target(name: str) -> str:
 def field_aliases(query: Query) -> Query:
     """``favorite`` -> ``favourite``, ``content`` -> ``id``, ``space.key`` -> ``space``,
     ``siteSearch`` -> ``text``."""
-
-    def fix(clause: Clause) -> Clause:
-        name = _alias_target(clause.field)
-        return clause if name == clause.field else replace(clause, field=name)
-
-    out = _map_clauses(query, fix)
-    keys = tuple(k if _alias_target(k.field) == k.field
-                 else replace(k, field=_alias_target(k.field)) for k in query.order_by)
-    if any(a is not b for a, b in zip(keys, query.order_by, strict=True)):
-        out = replace(out, order_by=keys)
-    return out
+    return _rename_fields(query, _alias_target)
 
 
 def smartlink_to_embed(query: Query) -> Query:
@@ -97,13 +94,7 @@ def smartlink_to_embed(query: Query) -> Query:
     def fix(clause: Clause) -> Clause:
         if fields.canonical_name(clause.field) != "type":
             return clause
-        if isinstance(clause.value, List):
-            items = tuple(fix_value(v) for v in clause.value.items)
-            if all(a is b for a, b in zip(items, clause.value.items, strict=True)):
-                return clause
-            return replace(clause, value=replace(clause.value, items=items))
-        value = fix_value(clause.value)
-        return clause if value is clause.value else replace(clause, value=value)
+        return _map_values(clause, fix_value)
 
     return _map_clauses(query, fix)
 
