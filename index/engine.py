@@ -52,6 +52,7 @@ Caller = UserCaller | AppCaller | AnonymousCaller
 MAX_LIMIT = 1000
 EXCERPT_MODES = ("highlight", "indexed", "none", "highlight_unescaped", "indexed_unescaped")
 CATALOG_FILE = "catalog.json"
+POLICY_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
 SECRET_FILE = "cursor.key"
 WHOOSH_DIR = "whoosh"
 
@@ -121,6 +122,13 @@ class Engine:
         """
         started = time.perf_counter()
         site = load_site(site_dir)
+        broken = [r for r in site.rejects if r.file in POLICY_FILES]
+        if broken:
+            # A policy file that cannot be read must not become "no policies": that would
+            # open the content it was written to close. Content lines may be skipped;
+            # policy files may not.
+            raise EngineError("invalid_policy", "cannot build an index without its policy "
+                              f"files: {'; '.join(map(str, broken))}")
         target = Path(index_dir)
         staging = target.with_name(f"{target.name}.building-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)

@@ -186,6 +186,15 @@ def test_bad_lines_are_reported_and_the_rest_indexed(tmp_path: Path) -> None:
     assert sorted(all_ids(engine, "type = page")) == ["1", "3"]
 
 
+def test_a_broken_policy_file_fails_the_build(tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site", [page("1")])
+    (site / "policies.json").write_text('[{"id": "p1", "name": "x",, }]')
+    with pytest.raises(EngineError) as err:
+        Engine.build(site, tmp_path / "index")
+    assert err.value.code == "invalid_policy" and "policies.json" in str(err.value)
+    assert not (tmp_path / "index").exists()
+
+
 def test_failed_build_keeps_the_old_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
     site = write_site(tmp_path / "site", [page("1"), page("2")])
