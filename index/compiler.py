@@ -199,7 +199,7 @@ class Compiler:
             return snap.terms("title_key", (title_key(v) for v in values))
         if name == "parent.title":
             parents = snap.terms("title_key", (title_key(v) for v in values))
-            return snap.terms("parent", self.ids_of(parents))
+            return snap.terms("parent", self.ids_of(parents & self.readable_parents()))
         if name == "favourite":
             return self.favourites(clause)
         if name == "space.type":
@@ -282,6 +282,15 @@ class Compiler:
 
     def spaces_where(self, test: Callable[[Any], bool]) -> list[str]:
         return [k.lower() for k, s in self.catalog.spaces.items() if test(s)]
+
+    def readable_parents(self) -> DocSet:
+        """Content whose title ``parent.title`` may compare against: any status (a draft
+        parent still names its children), but never a type the caller's token may not
+        read (strict scopes), so the clause cannot probe hidden titles."""
+        out = self.snap.term("entity", "content")
+        if self.scope.hidden_types:
+            out &= ~self.snap.terms("type", self.scope.hidden_types)
+        return out
 
     def ids_of(self, docs: DocSet) -> list[str]:
         ids = self.snap.ids
@@ -398,7 +407,7 @@ class Compiler:
                       if matches_tokens(tree, analyzed(u.display_name))]
             return self.snap.terms("creator", people)
         if name == "parent.title":
-            parents = self.text_docs(tree, ("title",)) & self.snap.term("entity", "content")
+            parents = self.text_docs(tree, ("title",)) & self.readable_parents()
             return self.snap.terms("parent", self.ids_of(parents))
         if name.startswith(PROPERTY_PREFIX):
             found = self.property_values(name)

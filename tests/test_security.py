@@ -1149,3 +1149,28 @@ def test_engine_negations_and_masks_are_exact_on_label_space_combinations(tmp_pa
                 checked += 1
     assert checked >= 60
 
+
+
+def test_parent_title_cannot_probe_titles_of_hidden_types(tmp_path: Path) -> None:
+    """Strict scopes: a page under a folder the app may not read is not found through the
+    folder's title, by `=` or by `~`."""
+    import json
+
+    from index.callers import AppCaller
+    from index.engine import Engine
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "spaces.jsonl").write_text(
+        json.dumps({"key": "S", "name": "S", "type": "global"}) + "\n")
+    (site / "users.jsonl").write_text(json.dumps({"account_id": "u", "display_name": "U"}) + "\n")
+    base = {"space": "S", "creator": "u", "created": "2024-01-01T00:00:00+00:00"}
+    items = [{"id": "1", "type": "folder", "title": "Secret folder", **base},
+             {"id": "2", "type": "page", "title": "Child", "parent_id": "1", **base}]
+    (site / "content.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    engine = Engine.build(site, tmp_path / "index")
+    app = AppCaller(app_id="a", kind="forge",
+                    scopes=frozenset({"search:confluence", "read:page:confluence"}))
+    for query in ['parent.title = "Secret folder"', 'parent.title ~ secret']:
+        assert engine.search(query, caller=app).totalSize == 1
+        assert engine.search(query, caller=app, strict_scopes=True).totalSize == 0, query
