@@ -181,8 +181,19 @@ class Engine:
                 rejects.append(Reject("upsert", n, f"unknown space key {item.space!r}"))
                 continue
             incoming[item.id] = item
-        # Everything the new items may hang from or carry along, from the index.
-        known = {i.id: i for i in self._stored_items(snap)}
+        # From the index, only what the new items hang from (their new parents and
+        # containers with those items' ancestors) and what they carry along (everything
+        # below them): an upsert reads a few documents, not the whole index.
+        needed: set[str] = set()
+        for item in incoming.values():
+            for link in (item.parent_id, item.container_id):
+                if link and link not in incoming and link in snap.docnum_by_id:
+                    needed.add(link)
+                    needed.update(load_doc(snap.stored(snap.docnum_by_id[link]))
+                                  .get("ancestors", []))
+            if item.id in snap.docnum_by_id:
+                needed.update(self._ids(snap, snap.term("ancestor", item.id)))
+        known = {i.id: i for i in self._stored_items(snap, needed - set(incoming))}
         known.update(incoming)
         derived, problems = derive(known, file="upsert")
         rejects.extend(problems)
@@ -222,15 +233,26 @@ class Engine:
         self.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
         return len(present)
 
-    def _stored_items(self, snap: Snapshot) -> list[Any]:
+    def _stored_items(self, snap: Snapshot, ids: Iterable[str] | None = None) -> list[Any]:
+        """Content items as stored in the index: all of them, or those of ``ids``."""
         from index.models import ContentItem
 
+        if ids is None:
+            stored = (s for _, s in snap.all_stored())
+        else:
+            stored = (snap.stored(snap.docnum_by_id[i]) for i in ids
+                      if i in snap.docnum_by_id)
         out = []
-        for _, stored in snap.all_stored():
-            doc = load_doc(stored)
+        for fields in stored:
+            doc = load_doc(fields)
             if "key" not in doc:
                 out.append(ContentItem.model_validate(doc))
         return out
+
+    @staticmethod
+    def _ids(snap: Snapshot, docs: int) -> list[str]:
+        ids = snap.ids
+        return [i for d in docsets.members(docs) if (i := ids[d]) is not None]
 
     # --- searching -----------------------------------------------------------------------
 

@@ -231,6 +231,23 @@ def test_upsert_moves_subtrees_and_delete(tmp_path: Path) -> None:
     assert sorted(all_ids(reopened, "type = page")) == ["1", "2", "4"]
 
 
+def test_upsert_reads_only_what_it_needs_and_refuses_cycles(tmp_path: Path) -> None:
+    comment = {"id": "9", "type": "comment", "title": "Re: Page 3", "space": "S",
+               "creator": "u1", "created": "2024-01-02T10:00:00+00:00", "container_id": "3"}
+    site = write_site(tmp_path / "site", [
+        page("1"), page("2", parent="1"), page("3", parent="2"), page("4"), page("5"),
+        comment,
+    ])
+    engine = Engine.build(site, tmp_path / "index")
+    assert engine.upsert([page("2", parent="5")]) == []
+    assert sorted(all_ids(engine, "ancestor = 5")) == ["2", "3", "9"]
+    assert all_ids(engine, "ancestor = 1") == []
+    assert all_ids(engine, "ancestor = 2 AND type = comment") == ["9"]
+    rejects = engine.upsert([page("5", parent="3")])  # 3 is below 5 now: a cycle
+    assert any("id 5: parent cycle" in r.message for r in rejects)
+    assert sorted(all_ids(engine, "ancestor = 5")) == ["2", "3", "9"]
+
+
 def test_delete_moves_children_up_and_takes_comments_along(tmp_path: Path) -> None:
     comment = {"id": "9", "type": "comment", "title": "Re: Page 2", "space": "S",
                "creator": "u1", "created": "2024-01-02T10:00:00+00:00", "container_id": "2"}
