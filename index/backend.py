@@ -87,10 +87,6 @@ def build_schema() -> Schema:
     return schema
 
 
-def _keywords(values: Iterable[str]) -> str:
-    return ",".join(v.replace(",", " ") for v in values if v)
-
-
 # --- writing ------------------------------------------------------------------------
 
 
@@ -237,6 +233,11 @@ class Snapshot:
         for d in docsets.members(self.term("entity", "space")):
             out[d] = self.reader.stored_fields(d).get("id")
         return out
+
+    def ids_of(self, docs: DocSet) -> list[str]:
+        """Entity ids of the documents in ``docs``, in document order."""
+        ids = self.ids
+        return [i for d in docsets.members(docs) if (i := ids[d]) is not None]
 
     @cached_property
     def docnum_by_id(self) -> dict[str, int]:

@@ -199,7 +199,7 @@ class Compiler:
             return snap.terms("title_key", (title_key(v) for v in values))
         if name == "parent.title":
             parents = snap.terms("title_key", (title_key(v) for v in values))
-            return snap.terms("parent", self.ids_of(parents & self.readable_parents()))
+            return snap.terms("parent", snap.ids_of(parents & self.readable_parents()))
         if name == "favourite":
             return self.favourites(clause)
         if name == "space.type":
@@ -291,10 +291,6 @@ class Compiler:
         if self.scope.hidden_types:
             out &= ~self.snap.terms("type", self.scope.hidden_types)
         return out
-
-    def ids_of(self, docs: DocSet) -> list[str]:
-        ids = self.snap.ids
-        return [i for d in docsets.members(docs) if (i := ids[d]) is not None]
 
     # --- dates -------------------------------------------------------------------------
 
@@ -408,7 +404,7 @@ class Compiler:
             return self.snap.terms("creator", people)
         if name == "parent.title":
             parents = self.text_docs(tree, ("title",)) & self.readable_parents()
-            return self.snap.terms("parent", self.ids_of(parents))
+            return self.snap.terms("parent", self.snap.ids_of(parents))
         if name.startswith(PROPERTY_PREFIX):
             found = self.property_values(name)
             return docsets.from_ids(

@@ -192,7 +192,7 @@ class Engine:
                     needed.update(load_doc(snap.stored(snap.docnum_by_id[link]))
                                   .get("ancestors", []))
             if item.id in snap.docnum_by_id:
-                needed.update(self._ids(snap, snap.term("ancestor", item.id)))
+                needed.update(snap.ids_of(snap.term("ancestor", item.id)))
         known = {i.id: i for i in self._stored_items(snap, needed - set(incoming))}
         known.update(incoming)
         derived, problems = derive(known, file="upsert")
@@ -248,11 +248,6 @@ class Engine:
             if "key" not in doc:
                 out.append(ContentItem.model_validate(doc))
         return out
-
-    @staticmethod
-    def _ids(snap: Snapshot, docs: int) -> list[str]:
-        ids = snap.ids
-        return [i for d in docsets.members(docs) if (i := ids[d]) is not None]
 
     # --- searching -----------------------------------------------------------------------
 
