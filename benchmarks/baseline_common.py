@@ -1,9 +1,9 @@
 """What both baselines share: the meaning of values, functions, dates and the universe.
 
-Why not reuse the engine's compiler for this: a baseline that calls into ``index.compiler``
+Why not reuse the engine's compiler for this: a baseline that calls into ``index.core.compiler``
 would agree with the engine by construction, and the comparison would prove nothing. What
 is shared is the *language* layer (``cql``: parsing, normalisation, date literals and
-functions, the text-search syntax) and the analyzer (``index.analysis.analyze``), which
+functions, the text-search syntax) and the analyzer (``index.core.analysis.analyze``), which
 docs/semantics.md defines as part of the meaning rather than of any engine. Everything
 else (which items a clause selects) each baseline implements on its own storage.
 """
@@ -18,8 +18,8 @@ from typing import Any
 from cql import dates, textsearch
 from cql.ast import Clause, Date, Expr, FunctionCall, List, Not, Number, Op, Scalar, String
 from cql.errors import CqlError, ErrorCode
-from index.analysis import analyze
-from index.context import SearchContext
+from index.core.analysis import analyze
+from index.core.context import SearchContext
 
 #: Distance of ``word~`` (docs/semantics.md: "within Levenshtein distance 2").
 FUZZY_DISTANCE = 2
@@ -231,7 +231,7 @@ class Resolver:
 
 
 def space_facts(spaces: Iterable[Any]) -> dict[str, SpaceFacts]:
-    """From ``index.models.Space`` objects (or their JSON shape)."""
+    """From ``index.site.models.Space`` objects (or their JSON shape)."""
     out: dict[str, SpaceFacts] = {}
     for space in spaces:
         data = space if isinstance(space, Mapping) else space.model_dump(mode="json")

@@ -6,7 +6,7 @@ watchers, ancestors) with an index on ``(value, docid)``, and an FTS5 table for 
 
 Text: FTS5's ``porter`` tokenizer is Porter (1980), not the Porter2 (Snowball English)
 analyzer docs/semantics.md specifies, and it would stem differently. So every text field is
-analysed here with ``index.analysis.analyze`` and stored as its stems joined by spaces, in an
+analysed here with ``index.core.analysis.analyze`` and stored as its stems joined by spaces, in an
 FTS5 table with the ``unicode61`` tokenizer (diacritics kept, ``_`` a token character, as in
 ``\\w``); query terms are analysed the same way. A phrase in FTS5 never spans columns,
 which is exactly "consecutive tokens in one field". Wildcards become FTS5 prefix queries
@@ -42,8 +42,8 @@ from benchmarks.baseline_common import (
 from cql import textsearch
 from cql.ast import And, Clause, Expr, Not, Op, Query
 from cql.fields import PROPERTY_PREFIX
-from index.analysis import analyze
-from index.context import SearchContext
+from index.core.analysis import analyze
+from index.core.context import SearchContext
 
 NAME = "sqlite-fts5"
 DB_FILE = "bench.sqlite"
@@ -110,7 +110,7 @@ def _stems(text: str | None) -> str:
 
 
 def build(site: Any, out_dir: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Load a site (``index.site.Site``) into a new database under ``out_dir``."""
+    """Load a site (``index.site.loader.Site``) into a new database under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / DB_FILE
     path.unlink(missing_ok=True)

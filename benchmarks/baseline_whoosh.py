@@ -48,8 +48,8 @@ from benchmarks.baseline_common import (
 from cql import textsearch
 from cql.ast import And, Clause, Expr, Not, Op, Query
 from cql.fields import PROPERTY_PREFIX
-from index.analysis import analyze, stem
-from index.context import SearchContext
+from index.core.analysis import analyze, stem
+from index.core.context import SearchContext
 
 NAME = "whoosh-naive"
 CATALOG = "catalog.json"
@@ -127,7 +127,7 @@ def _keywords(values: list[str]) -> str:
 
 
 def build(site: Any, index_dir: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Index a loaded site (``index.site.Site``) with default writer settings."""
+    """Index a loaded site (``index.site.loader.Site``) with default writer settings."""
     shutil.rmtree(index_dir, ignore_errors=True)
     index_dir.mkdir(parents=True)
     ix = whoosh_index.create_in(str(index_dir), schema())

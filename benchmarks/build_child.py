@@ -108,12 +108,12 @@ def build(name: str, site_dir: Path, out_dir: Path) -> dict[str, Any]:
         items = report.items if report is not None else 0
         rejected = report.rejected if report is not None else 0
     else:
-        from index.site import load_site
+        from index.site.loader import load_site
 
         site = load_site(site_dir)
         items, rejected = len(site.content), len(site.rejects)
         if name == "reference":
-            from index.reference import ReferenceEvaluator
+            from index.reference.evaluator import ReferenceEvaluator
 
             ReferenceEvaluator(site)
         else:

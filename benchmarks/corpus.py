@@ -10,7 +10,7 @@ The generator streams ``content.jsonl`` to disk and keeps only what later items 
 shape, titles of possible containers), so 1M items fit in modest memory. Names in the site
 (space keys, labels, words) depend on the seed, so query mixes refer to them through the
 ``params`` of the returned manifest (``${space_big}`` etc., see ``benchmarks.queries``); the
-manifest is also written to ``corpus.json`` next to the site files (``index.site.load_site``
+manifest is also written to ``corpus.json`` next to the site files (``index.site.loader.load_site``
 ignores files it does not know).
 """
 
@@ -48,7 +48,7 @@ VOCAB_SIZE = 20_000
 MAX_DEPTH = 8  # levels of a page tree: a root and up to 7 levels below it
 ID_BASE = 100_000
 MANIFEST_FILE = "corpus.json"
-#: Five years of dates ending at the engine's fixed default clock (index.context.DEFAULT_NOW),
+#: Five years of dates ending at the engine's fixed default clock (index.core.context.DEFAULT_NOW),
 #: so relative date functions in the query mix select the same items on every run.
 END = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 START = END - timedelta(days=5 * 365 + 1)

@@ -8,9 +8,9 @@ Each target answers a ``MixQuery`` two ways:
   query has one; otherwise the order is not compared).
 
 Callers: ``user`` queries run as the corpus's top user; ``app`` queries run as the blocked
-app acting for its user. The engine decides the app's mask itself (``index.enforcement``);
+app acting for its user. The engine decides the app's mask itself (``index.security.enforcement``);
 the baselines are given the spaces the site's policies block for that app, computed with the
-pure decision function ``index.policy.blocked_spaces`` from the site's files.
+pure decision function ``index.security.policy.blocked_spaces`` from the site's files.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchmarks.queries import MixQuery
-from index.context import SearchContext
+from index.core.context import SearchContext
 
 ENGINE_NAMES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
 #: Largest page the engine serves (``index.engine.MAX_LIMIT``); the agreement check pages
@@ -48,7 +48,7 @@ class Callers:
 
 
 def load_callers(site_dir: Path, manifest: dict[str, Any]) -> Callers:
-    from index.policy import blocked_spaces, parse_apps, parse_policies
+    from index.security.policy import blocked_spaces, parse_apps, parse_policies
 
     app = manifest["blocked_app"]
 
@@ -99,7 +99,7 @@ class CqlSearchTarget:
         self.excerpt = excerpt
 
     def _caller(self, query: MixQuery) -> Any:
-        from index.callers import AppCaller, UserCaller
+        from index.security.callers import AppCaller, UserCaller
 
         c = self.callers
         if query.caller == "app":
@@ -157,13 +157,13 @@ class _BaselineTarget:
 
 
 class ReferenceTarget:
-    """``index.reference.ReferenceEvaluator`` over the site loaded in memory."""
+    """``index.reference.evaluator.ReferenceEvaluator`` over the site loaded in memory."""
 
     name = "reference"
 
     def __init__(self, site_dir: Path, callers: Callers, context: SearchContext) -> None:
-        from index.reference import ReferenceEvaluator
-        from index.site import load_site
+        from index.reference.evaluator import ReferenceEvaluator
+        from index.site.loader import load_site
 
         self.evaluator = ReferenceEvaluator(load_site(site_dir))
         self.callers = callers

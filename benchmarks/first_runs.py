@@ -20,7 +20,7 @@ from benchmarks.queries import load_mix
 
 
 def first_runs(index_dir: Path, site_dir: Path) -> dict[str, float]:
-    from index.callers import UserCaller
+    from index.security.callers import UserCaller
     from index.engine import Engine
 
     params = json.loads((site_dir / "corpus.json").read_text(encoding="utf-8"))["params"]

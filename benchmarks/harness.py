@@ -394,7 +394,7 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
     """Run the mix (and parse throughput) against indexes in ``work/indexes``; return the
     report (also written to ``work/report.json`` and ``work/report.md``)."""
     from benchmarks.report import write_markdown
-    from index.context import SearchContext
+    from index.core.context import SearchContext
 
     settings = _settings(args)
     manifest = json.loads((site_dir / "corpus.json").read_text(encoding="utf-8"))

@@ -28,18 +28,18 @@ from pydantic import BaseModel, Field, ValidationError
 
 import cql
 from cql.ast import Query
-from index import docsets
-from index.backend import IndexStore, Snapshot
-from index.callers import AnonymousCaller, AppCaller, UserCaller
-from index.columns import Ordering, build_ordering, dense_ranks
-from index.compiler import Catalog, Compiler, SearchScope
-from index.context import SearchContext
-from index.documents import content_document, load_doc, space_document, url_of
-from index.enforcement import PolicyLayer, initialize_store
+from index.core import docsets
+from index.core.backend import IndexStore, Snapshot
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.core.columns import Ordering, build_ordering, dense_ranks
+from index.core.compiler import Catalog, Compiler, SearchScope
+from index.core.context import SearchContext
+from index.core.documents import content_document, load_doc, space_document, url_of
+from index.security.enforcement import PolicyLayer, initialize_store
 from index.errors import EngineError
-from index.excerpts import highlight
-from index.models import Space, User
-from index.site import (
+from index.core.excerpts import highlight
+from index.site.models import Space, User
+from index.site.loader import (
     Reject,
     Site,
     derive,
@@ -235,7 +235,7 @@ class Engine:
 
     def _stored_items(self, snap: Snapshot, ids: Iterable[str] | None = None) -> list[Any]:
         """Content items as stored in the index: all of them, or those of ``ids``."""
-        from index.models import ContentItem
+        from index.site.models import ContentItem
 
         if ids is None:
             stored = (s for _, s in snap.all_stored())

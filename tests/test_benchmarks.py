@@ -17,7 +17,7 @@ import pytest
 from benchmarks import cli
 from benchmarks.corpus import TYPE_MIX, write_corpus
 from benchmarks.queries import MixError, default_files, load_mix
-from index.site import load_site
+from index.site.loader import load_site
 
 ITEMS = 300
 FAST = ["--target-seconds", "0.001", "--min-reps", "1", "--max-reps", "2", "--warmup", "0"]
@@ -138,7 +138,7 @@ def test_mix_files_are_well_formed(tmp_path: Path) -> None:
 
 
 def test_cql_bench_is_registered(capsys: pytest.CaptureFixture[str]) -> None:
-    from index.cli import main
+    from index.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["bench", "--help"])

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cql_parse(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "index.cli", "parse", *args],
+        [sys.executable, "-m", "index.cli.main", "parse", *args],
         input=stdin if stdin is not None else "", capture_output=True, text=True, cwd=ROOT,
         timeout=120,
     )
@@ -141,7 +141,7 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
 
 
 def test_no_command_exits_2() -> None:
-    run = subprocess.run([sys.executable, "-m", "index.cli"], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "index.cli.main"], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     assert run.returncode == 2
     assert "parse" in run.stderr
@@ -176,7 +176,7 @@ def test_two_thousand_lines_in_one_process() -> None:
 def test_parse_command_does_not_load_whoosh() -> None:
     code = (
         "import sys\n"
-        "from index.cli import main\n"
+        "from index.cli.main import main\n"
         "main(['parse', 'type = page'])\n"
         "print(any(m.split('.')[0] == 'whoosh' for m in sys.modules), file=sys.stderr)\n"
     )

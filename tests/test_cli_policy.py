@@ -45,7 +45,7 @@ def cql(tmp_path: Path) -> Any:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONIOENCODING": "utf-8"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "index.cli", *args], cwd=ROOT, env=env,
+        return subprocess.run([sys.executable, "-m", "index.cli.main", *args], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
 
     return run
@@ -265,7 +265,7 @@ def test_usage_errors_exit_2(index: Path, args: list[str],
                              capsys: pytest.CaptureFixture[str]) -> None:
     """In-process (argparse exits through SystemExit) to keep the suite fast; the next test
     checks the real exit status of a subprocess."""
-    from index.cli import main
+    from index.cli.main import main
 
     try:
         code = main(["policy", *args, "--index", str(index)])

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cql
-from index.callers import UserCaller
-from index.context import SearchContext
+from index.security.callers import UserCaller
+from index.core.context import SearchContext
 from index.engine import Engine
-from index.reference import ReferenceEvaluator
-from index.site import load_site
+from index.reference.evaluator import ReferenceEvaluator
+from index.site.loader import load_site
 
 WORDS = ["alpha", "beta", "gamma", "running", "runs", "release", "notes", "deploy",
          "deployment", "search", "searching", "plan", "roam", "foam"]

@@ -24,11 +24,11 @@ import pytest
 from pydantic import ValidationError
 
 import cql
-from index.callers import AppCaller
-from index.context import SearchContext
+from index.security.callers import AppCaller
+from index.core.context import SearchContext
 from index.engine import Engine, SearchPage, SearchResult
 from index.errors import EngineError
-from index.events import CONTAINER_EVENT, Delivery
+from index.security.events import CONTAINER_EVENT, Delivery
 
 HERE = Path(__file__).parent
 TINY = HERE / "sites" / "tiny"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import cql
-from index.callers import UserCaller
-from index.context import SearchContext
+from index.security.callers import UserCaller
+from index.core.context import SearchContext
 from index.engine import Engine, SearchPage
 from index.errors import EngineError
 
@@ -204,7 +204,7 @@ def test_failed_build_keeps_the_old_index(tmp_path: Path, monkeypatch: pytest.Mo
     def explode(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("index.backend.IndexStore.bulk_build", explode)
+    monkeypatch.setattr("index.core.backend.IndexStore.bulk_build", explode)
     with pytest.raises(OSError):
         Engine.build(site, target)
     monkeypatch.undo()
@@ -269,7 +269,7 @@ def test_parallel_build_equals_single_process_build(
     """The two-worker path (spill files, several segments per worker) indexes exactly
     what the in-process path does."""
     monkeypatch.setattr("index.engine.PARALLEL_BUILD_MIN", 10)
-    monkeypatch.setattr("index.bulkwrite.SEGMENT_DOCS", 150)
+    monkeypatch.setattr("index.core.bulkwrite.SEGMENT_DOCS", 150)
     parallel = Engine.build(FIXTURES, tmp_path / "parallel")
     assert len(parallel.store.snapshot().reader.leaf_readers()) > 2
     assert not (tmp_path / "parallel" / "spill").exists()

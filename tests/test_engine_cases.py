@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import cql
-from index.callers import UserCaller
-from index.compiler import SearchScope
-from index.context import SearchContext
+from index.security.callers import UserCaller
+from index.core.compiler import SearchScope
+from index.core.context import SearchContext
 from index.engine import Engine
 
 HERE = Path(__file__).parent

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from index.errors import EngineError
-from index.events import (
+from index.security.events import (
     CONTAINER_EVENT,
     OBJECTS_EVENT,
     CloudEvent,
@@ -26,7 +26,7 @@ from index.events import (
     confluence_cap,
     object_sort_key,
 )
-from index.policy import App, Policy, PolicyChange, PolicyStore
+from index.security.policy import App, Policy, PolicyChange, PolicyStore
 
 CLOUD = "cloud-1"
 SPACES = ["DEV", "ENG", "HR"]

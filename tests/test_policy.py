@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from index.callers import (
+from index.security.callers import (
     AnonymousCaller,
     AppCaller,
     UserCaller,
@@ -19,7 +19,7 @@ from index.callers import (
     parse_scopes,
 )
 from index.errors import EngineError
-from index.policy import (
+from index.security.policy import (
     TYPE_READ_SCOPES,
     App,
     Coverage,
@@ -433,7 +433,7 @@ def test_fingerprint_is_stable_and_distinguishes_callers() -> None:
     assert len(prints) == len(others) + 1
     # The same in a fresh interpreter (no hash randomisation, no object identity).
     code = (
-        "from index.callers import AppCaller;"
+        "from index.security.callers import AppCaller;"
         "print(AppCaller(app_id='x', kind='forge', scopes={'b','a'}, acting_for='u1')"
         ".fingerprint())"
     )
@@ -730,7 +730,7 @@ def test_failed_write_changes_nothing(store: PolicyStore, monkeypatch: pytest.Mo
     def refuse(*args: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("index.policy.os.replace", refuse)
+    monkeypatch.setattr("index.security.policy.os.replace", refuse)
     with pytest.raises(OSError, match="disk full"):
         store.activate("p1")
     monkeypatch.undo()

@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
-from index.callers import AppCaller, UserCaller
-from index.cli import main as cli_main
-from index.context import CONTENT_STATUSES, SearchContext
+from index.security.callers import AppCaller, UserCaller
+from index.cli.main import main as cli_main
+from index.core.context import CONTENT_STATUSES, SearchContext
 from index.engine import Engine
-from index.events import (
+from index.security.events import (
     CONTAINER_EVENT,
     OBJECTS_EVENT,
     REPORTED_TYPES,
@@ -37,7 +37,7 @@ from index.events import (
     EventSettings,
     object_sort_key,
 )
-from index.site import Site, load_site
+from index.site.loader import Site, load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SITE = ROOT / "fixtures" / "site"

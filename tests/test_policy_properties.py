@@ -11,7 +11,7 @@ and ORDER BY.
 
 The expected answer never comes from the engine's own policy code: which spaces an app is
 blocked from is recomputed here from the generated policies (policy-model.md 7.4), and the
-results are compared with the reference evaluator (``index.reference``) given those spaces
+results are compared with the reference evaluator (``index.reference.evaluator``) given those spaces
 as ``hidden_spaces``. Each site is built once and then probed with several queries and one
 random policy change, so an example costs one small index build.
 
@@ -31,10 +31,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cql
-from index.callers import AnonymousCaller, AppCaller, UserCaller
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.engine import Engine
-from index.reference import ReferenceEvaluator
-from index.site import load_site
+from index.reference.evaluator import ReferenceEvaluator
+from index.site.loader import load_site
 
 #: Words whose Porter and Porter2 stems agree, so that text clauses test the mask and not
 #: the (separately tested) analyzers of the two evaluators.

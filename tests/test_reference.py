@@ -26,9 +26,9 @@ import pytest
 from pydantic import ValidationError
 
 import cql
-from index.context import DEFAULT_NOW, SearchContext
-from index.reference import ReferenceEvaluator, analyse
-from index.site import load_site
+from index.core.context import DEFAULT_NOW, SearchContext
+from index.reference.evaluator import ReferenceEvaluator, analyse
+from index.site.loader import load_site
 
 HERE = Path(__file__).parent
 SITE_DIR = HERE / "sites" / "tiny"

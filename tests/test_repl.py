@@ -20,15 +20,15 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from index.callers import AnonymousCaller, AppCaller, UserCaller
-from index.context import SearchContext
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.core.context import SearchContext
 from index.engine import Engine
-from index.repl import history_path
-from index.repl_complete import Vocabulary, suggestions
-from index.repl_highlight import token_classes
-from index.repl_pipeline import Settings, run
-from index.repl_session import Session
-from index.repl_syntax import needs_more, word_before
+from index.repl.shell import history_path
+from index.repl.complete import Vocabulary, suggestions
+from index.repl.highlight import token_classes
+from index.repl.pipeline import Settings, run
+from index.repl.session import Session
+from index.repl.syntax import needs_more, word_before
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SITE = ROOT / "fixtures" / "site"
@@ -157,7 +157,7 @@ class Repl:
 
     def __init__(self, index_dir: Path, env: dict[str, str], *args: str) -> None:
         self.child = pexpect.spawn(
-            sys.executable, ["-m", "index.cli", "repl", "--index", str(index_dir),
+            sys.executable, ["-m", "index.cli.main", "repl", "--index", str(index_dir),
                              "--now", NOW, *args],
             cwd=str(ROOT), env=env, encoding="utf-8", dimensions=(ROWS, COLS), timeout=10)
         self.screen = Screen(ROWS, COLS)
@@ -334,7 +334,7 @@ def test_multi_line_input_while_a_parenthesis_is_open_and_history(
 def piped(index_dir: Path, env: dict[str, str], lines: list[str], *args: str
           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "index.cli", "repl", "--index", str(index_dir), "--now", NOW,
+        [sys.executable, "-m", "index.cli.main", "repl", "--index", str(index_dir), "--now", NOW,
          *args], input="\n".join(lines) + "\n", capture_output=True, text=True, cwd=ROOT,
         env=env, timeout=60)
 
@@ -504,7 +504,7 @@ def test_history_path_honours_the_environment(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_cli_lists_repl() -> None:
-    from index.cli import build_parser
+    from index.cli.main import build_parser
 
     args = build_parser().parse_args(["repl", "--as-user", DANA, "--lenient"])
     assert args.as_user == DANA and args.lenient and callable(args.run)

@@ -14,7 +14,7 @@ the bundled fixture site (``app-syncbot`` blocked from ``HR`` by policy ``p1``).
 
 The expected result for a blocked app is always derived, never hard-coded: the same
 account's results as a user minus everything in the blocked space, and independently the
-reference evaluator (``index.reference``) with the blocked space hidden.
+reference evaluator (``index.reference.evaluator``) with the blocked space hidden.
 
 The end of the file is the regression for Whoosh's ``And(X, Not(Y))`` defect
 (../shared/whoosh-notes.md), reproduced against plain Whoosh, and the check that our engine,
@@ -36,13 +36,13 @@ from typing import Any
 import pytest
 
 import cql
-from index.analysis import stem as engine_stem
-from index.callers import AnonymousCaller, AppCaller, UserCaller
+from index.core.analysis import stem as engine_stem
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.engine import Engine, SearchPage, SearchResult
 from index.errors import EngineError
-from index.policy import hidden_types_for_scopes
-from index.reference import ReferenceEvaluator, analyse
-from index.site import Site, load_site
+from index.security.policy import hidden_types_for_scopes
+from index.reference.evaluator import ReferenceEvaluator, analyse
+from index.site.loader import Site, load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SITE = ROOT / "fixtures" / "site"
@@ -251,7 +251,7 @@ def _secret_words(site: Site, blocked: str) -> tuple[tuple[str, ...], frozenset[
     """Words of the blocked space's content that occur nowhere an app could see them (not
     in other spaces' content, space entities or user names), and their stems.
 
-    Both analyzers count: the engine's (``index.analysis``) and the reference evaluator's,
+    Both analyzers count: the engine's (``index.core.analysis``) and the reference evaluator's,
     so a word is secret only if neither stem occurs outside."""
     def stems(word: str) -> set[str]:
         return {engine_stem(word), *analyse(word)}
@@ -980,7 +980,7 @@ def test_policy_changes_apply_on_the_next_search_without_rebuilding(fresh: World
 
 def test_a_policy_store_edited_by_another_process_is_enforced(fresh: World) -> None:
     """`cql policy activate` in a shell while a server keeps its engine open."""
-    from index.policy import PolicyStore
+    from index.security.policy import PolicyStore
 
     engine = fresh.engine
     query = f"space = {_q(fresh.open)}"
@@ -1156,7 +1156,7 @@ def test_parent_title_cannot_probe_titles_of_hidden_types(tmp_path: Path) -> Non
     folder's title, by `=` or by `~`."""
     import json
 
-    from index.callers import AppCaller
+    from index.security.callers import AppCaller
     from index.engine import Engine
 
     site = tmp_path / "site"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from index.models import ContentItem, Space
-from index.site import (
+from index.site.models import ContentItem, Space
+from index.site.loader import (
     EXTRA_FILES,
     Reject,
     Site,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.storage import BodyInfo, StorageFormatError, extract, is_plain_text
+from index.site.storage_format import BodyInfo, StorageFormatError, extract, is_plain_text
 
 USER = "5b6d7f20e6dba529eefdbad9"
 

@@ -11,7 +11,7 @@ are never filtered by the app access rule. This module holds:
   ``blocked_spaces``, ``anonymous_blocked_spaces``, ``check_search_scopes``,
   ``hidden_types_for_scopes`` and ``check_grant``;
 - ``PolicyStore``, the persisted, versioned policy state an engine enforces. Every change
-  returns a ``PolicyChange`` (the policies before and after) from which ``index.events``
+  returns a ``PolicyChange`` (the policies before and after) from which ``index.security.events``
   computes the events for apps that lost access.
 """
 
@@ -40,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from index.callers import AnonymousCaller, AppCaller, AppKind, UserCaller
+from index.security.callers import AnonymousCaller, AppCaller, AppKind, UserCaller
 from index.errors import EngineError
 
 # --- limits (policy-model.md 1.1, 1.2) ---------------------------------------------------
@@ -522,7 +522,7 @@ ChangeTrigger = Literal[
 
 
 class PolicyChange(BaseModel):
-    """One store mutation: every policy before and after it (``index.events`` diffs them).
+    """One store mutation: every policy before and after it (``index.security.events`` diffs them).
 
     ``before == after`` for a call that changed nothing (activating an active policy);
     such a call does not bump the store version and generates no events.

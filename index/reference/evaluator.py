@@ -1,12 +1,12 @@
 """The reference evaluator: CQL over an in-memory site in plain Python, as an oracle.
 
-Why a second evaluator at all: the Whoosh engine (``index/engine.py``, ``index/compiler.py``)
+Why a second evaluator at all: the Whoosh engine (``index/engine.py``, ``index/core/compiler.py``)
 is optimised (cached document sets, column sorts, a policy mask) and every optimisation is a
 place to be subtly wrong. This module implements ``docs/semantics.md`` the obvious way,
 clause by clause over Python sets, and shares no matching code with the engine; the
 differential tests run both and compare. What it does share is *language* code (``cql``:
 parsing, normalisation, date literals and functions, the text-search syntax) and the analyzer
-(lower-case, ``\\w+``, Porter2 via ``index.analysis.stem``), which semantics.md defines as part of
+(lower-case, ``\\w+``, Porter2 via ``index.core.analysis.stem``), which semantics.md defines as part of
 the meaning rather than of either engine.
 
 Simplicity beats speed here, but not absurdly: each entity's fields are analysed once in
@@ -43,8 +43,8 @@ from cql.ast import (
     String,
 )
 from cql.errors import CqlError, ErrorCode
-from index.analysis import stem
-from index.context import SearchContext
+from index.core.analysis import stem
+from index.core.context import SearchContext
 
 __all__ = ["ReferenceEvaluator", "analyse"]
 
@@ -243,7 +243,7 @@ def _never(_fields: tuple[_Field, ...]) -> bool:
 
 
 class ReferenceEvaluator:
-    """Evaluates normalised CQL over a loaded site (``index.site.load_site``)."""
+    """Evaluates normalised CQL over a loaded site (``index.site.loader.load_site``)."""
 
     def __init__(self, site: Any) -> None:
         self._site = site

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index import docsets
-from index.callers import AppCaller
-from index.compiler import SearchScope
+from index.core import docsets
+from index.security.callers import AppCaller
+from index.core.compiler import SearchScope
 from index.errors import EngineError
-from index.events import REPORTED_TYPES, EventBus, EventLog, EventSettings, PolicyEvents
-from index.policy import (
+from index.security.events import REPORTED_TYPES, EventBus, EventLog, EventSettings, PolicyEvents
+from index.security.policy import (
     PolicyChange,
     PolicyStore,
     SiteInfo,

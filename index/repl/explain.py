@@ -34,13 +34,13 @@ from cql.ast import (
 )
 from cql.fields import PROPERTY_PREFIX
 from cql.printer import to_cql
-from index import docsets
-from index.analysis import analyze
-from index.backend import TEXT_FIELDS
-from index.callers import AnonymousCaller, AppCaller, UserCaller
-from index.compiler import EXACT_FIELDS, Compiler, matches_tokens, prune, title_key
-from index.policy import policy_blocks_app
-from index.repl_pipeline import Outcome, Settings, effective_policies
+from index.core import docsets
+from index.core.analysis import analyze
+from index.core.backend import TEXT_FIELDS
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.core.compiler import EXACT_FIELDS, Compiler, matches_tokens, prune, title_key
+from index.security.policy import policy_blocks_app
+from index.repl.pipeline import Outcome, Settings, effective_policies
 
 Frags = StyleAndTextTuples
 _NEGATED = {Op.NE: Op.EQ, Op.NOT_IN: Op.IN, Op.NOT_CONTAINS: Op.CONTAINS}

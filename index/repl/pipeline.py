@@ -9,7 +9,7 @@ and result rendering).
 
 What-if policy switches (``:policies toggle``) never touch the index's policy store: the
 REPL computes the caller's mask from the store's policies with the switched ones flipped,
-using the same decision function the engine uses (``index.policy.blocked_spaces``).
+using the same decision function the engine uses (``index.security.policy.blocked_spaces``).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from cql.ast import Query
 from cql.normalize import normalize_report
 from cql.parser import parse_syntax
 from cql.validate import validate
-from index import docsets
-from index.callers import AnonymousCaller, AppCaller, UserCaller
-from index.compiler import Catalog, Compiler, SearchScope
-from index.context import SearchContext
-from index.docsets import DocSet
+from index.core import docsets
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.core.compiler import Catalog, Compiler, SearchScope
+from index.core.context import SearchContext
+from index.core.docsets import DocSet
 from index.engine import MAX_LIMIT, SearchResult
-from index.policy import Policy, anonymous_blocked_spaces, blocked_spaces
+from index.security.policy import Policy, anonymous_blocked_spaces, blocked_spaces
 
 Caller = UserCaller | AppCaller | AnonymousCaller
 STAGES = ("parse", "validate", "normalize", "compile", "search")

@@ -18,8 +18,8 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from index import docsets
-from index.docsets import DocSet
+from index.core import docsets
+from index.core.docsets import DocSet
 
 BLOCK = 1024
 

@@ -21,7 +21,7 @@ from cql import fields, functions
 from cql.ast import Op
 from cql.fields import FieldSpec, Kind
 from cql.words import is_bare_safe, quote
-from index.repl_syntax import Tok, scan, word_before
+from index.repl.syntax import Tok, scan, word_before
 
 #: Operators in the order they are offered (the enum's order: =, !=, >, ... IN, NOT IN).
 _OPS = tuple(Op)

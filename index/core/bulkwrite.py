@@ -6,7 +6,7 @@ looks each posting's field length up again while writing; at 200 postings a docu
 that is 5 ms a document (about 180 documents/s). For a fresh build we know more than the
 pool does: documents arrive in docnum order, so each term's postings are already sorted,
 and we computed every field length ourselves. ``BulkSegmentWriter`` keeps postings in
-per-term lists, analyses text with ``index.analysis`` directly (the same analyzer, token
+per-term lists, analyses text with ``index.core.analysis`` directly (the same analyzer, token
 for token, as the schema's), and writes the segment through Whoosh's own codec, so the
 files are exactly what Whoosh would have written. ``build_segments`` runs one writer per
 core in forked processes, each writing its own segment, and commits them together.
@@ -25,9 +25,9 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.writing import SegmentWriter
 
-from index.analysis import positions_by_stem
+from index.core.analysis import positions_by_stem
 
-#: Fields analysed here rather than by Whoosh (their analyzer is ``index.analysis``).
+#: Fields analysed here rather than by Whoosh (their analyzer is ``index.core.analysis``).
 FAST_TEXT_FIELDS = frozenset({"title", "body", "labels_text", "file_name"})
 
 

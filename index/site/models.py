@@ -9,7 +9,7 @@ in a derived value (``ancestors`` in a line is an unknown key).
 
 Models are frozen: the index engine and the reference evaluator share the same objects, and
 an item that changed after derivation would silently disagree with its ancestors. Use
-``model_copy(update=...)`` and ``index.site.derive`` to change them.
+``model_copy(update=...)`` and ``index.site.loader.derive`` to change them.
 """
 
 from __future__ import annotations
@@ -230,12 +230,12 @@ class ContentLine(_Strict):
 
 
 class ContentItem(ContentLine):
-    """A content item with its derived fields filled (``index.site`` builds these).
+    """A content item with its derived fields filled (``index.site.loader`` builds these).
 
     - ``lastmodified``: never None (defaults to ``created``).
     - ``contributors``: always includes the creator (first, if the line left it out).
     - ``mentions``: the line's explicit mentions, then users mentioned in the body.
-    - ``text``: the searchable plain text of the body (``index.storage.extract``).
+    - ``text``: the searchable plain text of the body (``index.site.storage_format.extract``).
     - ``macros``: sorted unique macro names used in the body.
     - ``ancestors``: ids from the root of the tree down to the direct parent; for comments
       and attachments, the container's ancestors followed by the container.

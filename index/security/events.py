@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from index.errors import EngineError
-from index.policy import App, ChangeTrigger, PolicyChange, blocked_spaces
+from index.security.policy import App, ChangeTrigger, PolicyChange, blocked_spaces
 
 try:  # POSIX: serialise appends from several processes; elsewhere appends are unguarded.
     import fcntl

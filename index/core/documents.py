@@ -10,8 +10,8 @@ import json
 from typing import Any
 from urllib.parse import quote as url_quote
 
-from index.backend import stored_doc
-from index.compiler import epoch, title_key
+from index.core.backend import stored_doc
+from index.core.compiler import epoch, title_key
 
 
 def _keywords(values: list[str], lower: bool = False) -> str:
@@ -19,7 +19,7 @@ def _keywords(values: list[str], lower: bool = False) -> str:
 
 
 def content_document(item: Any) -> dict[str, Any]:
-    """The Whoosh document for one content item (``index.models.ContentItem``)."""
+    """The Whoosh document for one content item (``index.site.models.ContentItem``)."""
     raw = item.model_dump(mode="json")
     doc: dict[str, Any] = {
         "id": item.id,

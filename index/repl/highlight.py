@@ -16,7 +16,7 @@ from prompt_toolkit.lexers import Lexer
 from prompt_toolkit.styles import Style
 
 from cql import fields, functions
-from index.repl_syntax import KEYWORD_TYPES, Tok, scan
+from index.repl.syntax import KEYWORD_TYPES, Tok, scan
 
 #: Every class the REPL writes with, in one place (queries, tables, errors, explain).
 STYLE = Style.from_dict({

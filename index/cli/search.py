@@ -14,7 +14,10 @@ from typing import Any
 import cql
 from index.errors import EngineError
 
-FIXTURE_SITE = Path(__file__).resolve().parent.parent / "fixtures" / "site"
+FIXTURE_SITE = Path(__file__).resolve().parents[2] / "fixtures" / "site"
+# Part of the cache key: an index pickles the module paths of its analyzer, so a cached
+# fixture index built by a release with another package layout must not be reused.
+FIXTURE_INDEX_FORMAT = "layout-2"
 
 
 def _progress_bar(total_hint: str) -> Any:
@@ -55,7 +58,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 def fixture_index() -> Path:
     """The index of the bundled fixture site, built on first use and when it changes."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(FIXTURE_INDEX_FORMAT.encode())
     for path in sorted(FIXTURE_SITE.iterdir()):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -70,7 +73,7 @@ def fixture_index() -> Path:
 
 
 def make_caller(args: argparse.Namespace, engine: Any) -> Any:
-    from index.callers import AnonymousCaller, AppCaller, UserCaller, parse_scopes
+    from index.security.callers import AnonymousCaller, AppCaller, UserCaller, parse_scopes
 
     if getattr(args, "anonymous", False):
         return AnonymousCaller()
@@ -87,7 +90,7 @@ def make_caller(args: argparse.Namespace, engine: Any) -> Any:
 
 
 def make_context(args: argparse.Namespace) -> Any:
-    from index.context import SearchContext
+    from index.core.context import SearchContext
 
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     if now.tzinfo is None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from index.models import (
+from index.site.models import (
     CONTAINED_TYPES,
     TREE_TYPES,
     ContentItem,
@@ -30,7 +30,7 @@ from index.models import (
     User,
     a_or_an,
 )
-from index.storage import StorageFormatError, extract
+from index.site.storage_format import StorageFormatError, extract
 
 __all__ = [
     "CONTENT_FILE",

@@ -20,29 +20,35 @@ def _parse_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("queries", nargs="*", help="queries (default: read lines from stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per query")
     p.add_argument("--lenient", action="store_true", help="use the lenient dialect")
-    p.set_defaults(run=lambda a: __import__("index.cli_parse").cli_parse.run(a))
+    p.set_defaults(run=_run_parse)
+
+
+def _run_parse(args: argparse.Namespace) -> int:
+    from index.cli import parse
+
+    return parse.run(args)
 
 
 def _engine_commands(sub: argparse._SubParsersAction) -> None:
-    from index import cli_search
+    from index.cli import search as cli_search
 
     cli_search.add_commands(sub)
 
 
 def _policy_commands(sub: argparse._SubParsersAction) -> None:
-    from index import cli_policy
+    from index.cli import policy as cli_policy
 
     cli_policy.add_commands(sub)
 
 
 def _bench_commands(sub: argparse._SubParsersAction) -> None:
-    from index import cli_bench
+    from index.cli import bench as cli_bench
 
     cli_bench.add_commands(sub)
 
 
 def _repl_command(sub: argparse._SubParsersAction) -> None:
-    from index import repl
+    from index.repl import shell as repl
 
     repl.add_command(sub)
 

@@ -3,7 +3,7 @@
 At a terminal it is a prompt_toolkit line editor (history, highlighting, completion,
 multi-line input while a bracket or quote is open); with piped input it reads one query or
 command per line and prints plain text, so the same session can be scripted. Either way
-each line goes to :class:`index.repl_session.Session`; the parts live beside this module:
+each line goes to :class:`index.repl.session.Session`; the parts live beside this module:
 ``repl_syntax`` (tokens from the grammar), ``repl_highlight``, ``repl_complete``,
 ``repl_pipeline`` (the stages, timed), ``repl_explain`` and ``repl_session`` (commands).
 
@@ -58,11 +58,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open the index, set the caller and context, then read lines until the end."""
-    from index.cli_search import fixture_index, make_context
+    from index.cli.search import fixture_index, make_context
     from index.engine import MAX_LIMIT, Engine
     from index.errors import EngineError
-    from index.repl_pipeline import Settings
-    from index.repl_session import Session, error_text
+    from index.repl.pipeline import Settings
+    from index.repl.session import Session, error_text
 
     def usage(message: str) -> int:
         print(f"cql repl: error: {message}", file=sys.stderr)
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _initial_caller(args: argparse.Namespace, session: Any) -> Any:
-    from index.callers import AnonymousCaller, UserCaller
+    from index.security.callers import AnonymousCaller, UserCaller
 
     if args.anonymous:
         return AnonymousCaller()
@@ -125,11 +125,11 @@ def _interactive(session: Any) -> int:
     from prompt_toolkit.formatted_text import FormattedText
     from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-    from index.repl_complete import CqlCompleter, Vocabulary
-    from index.repl_explain import describe_caller
-    from index.repl_highlight import STYLE, CqlLexer
-    from index.repl_session import ALIASES, COMMANDS
-    from index.repl_syntax import needs_more
+    from index.repl.complete import CqlCompleter, Vocabulary
+    from index.repl.explain import describe_caller
+    from index.repl.highlight import STYLE, CqlLexer
+    from index.repl.session import ALIASES, COMMANDS
+    from index.repl.syntax import needs_more
 
     def show(frags: Any) -> None:
         print_formatted_text(FormattedText(frags), style=STYLE, end="")
@@ -172,7 +172,7 @@ def _interactive(session: Any) -> int:
 
 def _prompt_message(session: Any) -> Any:
     """``cql>``, with who is searching when it is not the local operator."""
-    from index.callers import AnonymousCaller, AppCaller, UserCaller
+    from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 
     caller = session.settings.caller
     who = ""

@@ -34,12 +34,12 @@ from cql.ast import (
 )
 from cql.errors import CqlError, ErrorCode
 from cql.fields import PROPERTY_PREFIX, property_parts
-from index import docsets
-from index.analysis import analyze, stem, words
-from index.backend import TEXT_FIELDS, Snapshot, wildcard_regex
-from index.columns import SortedColumn
-from index.context import SearchContext
-from index.docsets import DocSet
+from index.core import docsets
+from index.core.analysis import analyze, stem, words
+from index.core.backend import TEXT_FIELDS, Snapshot, wildcard_regex
+from index.core.columns import SortedColumn
+from index.core.context import SearchContext
+from index.core.docsets import DocSet
 
 
 def content_id(value: str) -> str:

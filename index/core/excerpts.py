@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-from index.analysis import stem
+from index.core.analysis import stem
 
 HL, END = "@@@hl@@@", "@@@endhl@@@"
 WIDTH = 240

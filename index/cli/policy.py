@@ -1,7 +1,7 @@
 """``cql policy``: inspect and change an index's data security policies, read its event log.
 
-The store, the decisions and the events already exist (``index.policy``, ``index.events``,
-``index.enforcement``); this module is only the shell front end, and it goes through
+The store, the decisions and the events already exist (``index.security.policy``, ``index.security.events``,
+``index.security.enforcement``); this module is only the shell front end, and it goes through
 ``engine.policy_layer().change(...)`` like any other caller, so a change made here is
 enforced by every engine on the index from its next search and its events land in the same
 log a long-running process writes to.
@@ -67,7 +67,7 @@ def _count(minimum: int) -> Any:
 
 
 def _open_engine(args: argparse.Namespace, *, changing: bool) -> Any:
-    from index.cli_search import fixture_index
+    from index.cli.search import fixture_index
     from index.engine import Engine
 
     if args.index:
@@ -114,7 +114,7 @@ def _policy_json(policy: Any) -> dict[str, Any] | None:
 
 def _effects(engine: Any, policy: Any) -> dict[str, Any]:
     """Whom this policy blocks right now, on its own (other policies may block more)."""
-    from index.policy import covered_spaces, policy_blocks_app
+    from index.security.policy import covered_spaces, policy_blocks_app
 
     store = engine.policy_layer().store
     spaces = sorted(covered_spaces(policy, engine.spaces))
@@ -249,7 +249,7 @@ def _find(policies: Iterable[Any], policy_id: str) -> Any:
 
 
 def run_change(args: argparse.Namespace) -> int:
-    from index.events import EventSettings
+    from index.security.events import EventSettings
 
     action = args.policy_command
     engine = _open_engine(args, changing=True)
@@ -318,8 +318,8 @@ def _change_report(action: str, change: Any, before: Any, after: Any,
 
 
 def run_events(args: argparse.Namespace) -> int:
-    from index.enforcement import EVENT_LOG_FILE
-    from index.events import EventLog
+    from index.security.enforcement import EVENT_LOG_FILE
+    from index.security.events import EventLog
 
     engine = _open_engine(args, changing=False)
     log = EventLog(engine.index_dir / EVENT_LOG_FILE)

@@ -22,9 +22,9 @@ from whoosh import index as whoosh_index
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 
-from index import docsets
-from index.analysis import analyze, whoosh_analyzer
-from index.docsets import DocSet
+from index.core import docsets
+from index.core.analysis import analyze, whoosh_analyzer
+from index.core.docsets import DocSet
 
 
 def _patch_length_reader_cache() -> None:
@@ -134,7 +134,7 @@ class IndexStore:
     def bulk_build(self, parts: list[Callable[[], Iterable[dict[str, Any]]]],
                    progress: Callable[[int], None] | None = None) -> None:
         """Fill a new, empty index: one segment per part, written in parallel."""
-        from index.bulkwrite import build_segments
+        from index.core.bulkwrite import build_segments
 
         build_segments(str(self.path), parts, progress)
         self._ix = whoosh_index.open_dir(str(self.path))

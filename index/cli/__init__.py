@@ -1,0 +1,1 @@
+"""The ``cql`` command: one module per subcommand, the entry point in ``main``."""

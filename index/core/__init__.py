@@ -1,0 +1,1 @@
+"""The engine core: Whoosh storage, the compiler from CQL trees to document sets, orderings, excerpts."""

@@ -1,0 +1,1 @@
+"""The reference evaluator: an independent, plain-Python CQL oracle for differential tests."""

@@ -1,0 +1,1 @@
+"""``cql repl``: the interactive shell for debugging queries."""

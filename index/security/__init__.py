@@ -1,0 +1,1 @@
+"""The security layer: callers, data security policies, their enforcement as masks, and policy events."""
