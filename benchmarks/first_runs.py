@@ -20,8 +20,8 @@ from benchmarks.queries import load_mix
 
 
 def first_runs(index_dir: Path, site_dir: Path) -> dict[str, float]:
-    from index.security.callers import UserCaller
     from index.engine import Engine
+    from index.security.callers import UserCaller
 
     params = json.loads((site_dir / "corpus.json").read_text(encoding="utf-8"))["params"]
     began = time.perf_counter()

@@ -30,15 +30,14 @@ import cql
 from cql.ast import Query
 from index.core import docsets
 from index.core.backend import IndexStore, Snapshot
-from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
 from index.core.documents import content_document, load_doc, space_document, url_of
-from index.security.enforcement import PolicyLayer, initialize_store
-from index.errors import EngineError
 from index.core.excerpts import highlight
-from index.site.models import Space, User
+from index.errors import EngineError
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.security.enforcement import PolicyLayer, initialize_store
 from index.site.loader import (
     Reject,
     Site,
@@ -47,6 +46,7 @@ from index.site.loader import (
     parse_content_line,
     summarise_validation_error,
 )
+from index.site.models import Space, User
 
 Caller = UserCaller | AppCaller | AnonymousCaller
 MAX_LIMIT = 1000

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cql
-from index.security.callers import UserCaller
 from index.core.context import SearchContext
 from index.engine import Engine
 from index.reference.evaluator import ReferenceEvaluator
+from index.security.callers import UserCaller
 from index.site.loader import load_site
 
 WORDS = ["alpha", "beta", "gamma", "running", "runs", "release", "notes", "deploy",

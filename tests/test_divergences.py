@@ -24,10 +24,10 @@ import pytest
 from pydantic import ValidationError
 
 import cql
-from index.security.callers import AppCaller
 from index.core.context import SearchContext
 from index.engine import Engine, SearchPage, SearchResult
 from index.errors import EngineError
+from index.security.callers import AppCaller
 from index.security.events import CONTAINER_EVENT, Delivery
 
 HERE = Path(__file__).parent

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import cql
-from index.security.callers import UserCaller
 from index.core.context import SearchContext
 from index.engine import Engine, SearchPage
 from index.errors import EngineError
+from index.security.callers import UserCaller
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "site"

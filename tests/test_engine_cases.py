@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 import cql
-from index.security.callers import UserCaller
 from index.core.compiler import SearchScope
 from index.core.context import SearchContext
 from index.engine import Engine
+from index.security.callers import UserCaller
 
 HERE = Path(__file__).parent
 CASES = [json.loads(line) for line in

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from index.errors import EngineError
 from index.security.callers import (
     AnonymousCaller,
     AppCaller,
@@ -18,7 +19,6 @@ from index.security.callers import (
     parse_caller,
     parse_scopes,
 )
-from index.errors import EngineError
 from index.security.policy import (
     TYPE_READ_SCOPES,
     App,

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from index.security.callers import AppCaller, UserCaller
 from index.cli.main import main as cli_main
 from index.core.context import CONTENT_STATUSES, SearchContext
 from index.engine import Engine
+from index.security.callers import AppCaller, UserCaller
 from index.security.events import (
     CONTAINER_EVENT,
     OBJECTS_EVENT,

@@ -31,9 +31,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cql
-from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.engine import Engine
 from index.reference.evaluator import ReferenceEvaluator
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.site.loader import load_site
 
 #: Words whose Porter and Porter2 stems agree, so that text clauses test the mask and not

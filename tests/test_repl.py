@@ -20,15 +20,15 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.core.context import SearchContext
 from index.engine import Engine
-from index.repl.shell import history_path
 from index.repl.complete import Vocabulary, suggestions
 from index.repl.highlight import token_classes
 from index.repl.pipeline import Settings, run
 from index.repl.session import Session
+from index.repl.shell import history_path
 from index.repl.syntax import needs_more, word_before
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SITE = ROOT / "fixtures" / "site"

@@ -37,11 +37,11 @@ import pytest
 
 import cql
 from index.core.analysis import stem as engine_stem
-from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.engine import Engine, SearchPage, SearchResult
 from index.errors import EngineError
-from index.security.policy import hidden_types_for_scopes
 from index.reference.evaluator import ReferenceEvaluator, analyse
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.security.policy import hidden_types_for_scopes
 from index.site.loader import Site, load_site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1156,8 +1156,8 @@ def test_parent_title_cannot_probe_titles_of_hidden_types(tmp_path: Path) -> Non
     folder's title, by `=` or by `~`."""
     import json
 
-    from index.security.callers import AppCaller
     from index.engine import Engine
+    from index.security.callers import AppCaller
 
     site = tmp_path / "site"
     site.mkdir()

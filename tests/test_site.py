@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from index.site.models import ContentItem, Space
 from index.site.loader import (
     EXTRA_FILES,
     Reject,
@@ -23,6 +22,7 @@ from index.site.loader import (
     load_site,
     parse_content_line,
 )
+from index.site.models import ContentItem, Space
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SITE = ROOT / "fixtures" / "site"

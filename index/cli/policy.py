@@ -1,6 +1,7 @@
 """``cql policy``: inspect and change an index's data security policies, read its event log.
 
-The store, the decisions and the events already exist (``index.security.policy``, ``index.security.events``,
+The store, the decisions and the events already exist (``index.security.policy``,
+``index.security.events``,
 ``index.security.enforcement``); this module is only the shell front end, and it goes through
 ``engine.policy_layer().change(...)`` like any other caller, so a change made here is
 enforced by every engine on the index from its next search and its events land in the same

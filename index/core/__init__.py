@@ -1,1 +1,2 @@
-"""The engine core: Whoosh storage, the compiler from CQL trees to document sets, orderings, excerpts."""
+"""The engine core: Whoosh storage, the compiler from CQL trees to document sets,
+orderings and excerpts. It knows nothing of callers or policies."""

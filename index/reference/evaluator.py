@@ -6,7 +6,8 @@ place to be subtly wrong. This module implements ``docs/semantics.md`` the obvio
 clause by clause over Python sets, and shares no matching code with the engine; the
 differential tests run both and compare. What it does share is *language* code (``cql``:
 parsing, normalisation, date literals and functions, the text-search syntax) and the analyzer
-(lower-case, ``\\w+``, Porter2 via ``index.core.analysis.stem``), which semantics.md defines as part of
+(lower-case, ``\\w+``, Porter2 via ``index.core.analysis.stem``),
+which semantics.md defines as part of
 the meaning rather than of either engine.
 
 Simplicity beats speed here, but not absurdly: each entity's fields are analysed once in

@@ -37,10 +37,10 @@ from cql.printer import to_cql
 from index.core import docsets
 from index.core.analysis import analyze
 from index.core.backend import TEXT_FIELDS
-from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.core.compiler import EXACT_FIELDS, Compiler, matches_tokens, prune, title_key
-from index.security.policy import policy_blocks_app
 from index.repl.pipeline import Outcome, Settings, effective_policies
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.security.policy import policy_blocks_app
 
 Frags = StyleAndTextTuples
 _NEGATED = {Op.NE: Op.EQ, Op.NOT_IN: Op.IN, Op.NOT_CONTAINS: Op.CONTAINS}

@@ -25,11 +25,11 @@ from cql.normalize import normalize_report
 from cql.parser import parse_syntax
 from cql.validate import validate
 from index.core import docsets
-from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
 from index.core.docsets import DocSet
 from index.engine import MAX_LIMIT, SearchResult
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.policy import Policy, anonymous_blocked_spaces, blocked_spaces
 
 Caller = UserCaller | AppCaller | AnonymousCaller

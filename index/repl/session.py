@@ -21,15 +21,15 @@ import cql
 from cql.normalize import normalize_report
 from cql.parser import parse_syntax
 from cql.validate import validate
-from index.security.callers import AnonymousCaller, AppCaller, UserCaller, parse_scopes
-from index.security.enforcement import LOCAL_SITE
 from index.engine import MAX_LIMIT
 from index.errors import EngineError
-from index.security.policy import blocked_spaces
 from index.repl.explain import ast_fragments, describe_caller, explain_fragments
 from index.repl.highlight import fragments as query_fragments
 from index.repl.pipeline import STAGES, Outcome, Settings, effective_policies, run
 from index.repl.pipeline import Caller as CallerT
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller, parse_scopes
+from index.security.enforcement import LOCAL_SITE
+from index.security.policy import blocked_spaces
 
 Frags = StyleAndTextTuples
 DEFAULT_SCOPES = frozenset({"search:confluence"})

@@ -1,1 +1,2 @@
-"""The security layer: callers, data security policies, their enforcement as masks, and policy events."""
+"""The security layer: callers, data security policies, their enforcement as masks,
+and the events policy changes send."""

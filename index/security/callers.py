@@ -5,7 +5,8 @@ describes the caller; the decisions live elsewhere:
 
 - whose view permissions apply (the user, or the app's own system user);
 - whether the data security policies' app access rule applies (apps only,
-  ``index.security.policy.blocked_spaces``) and which scopes the token holds (``index.security.policy``);
+  ``index.security.policy.blocked_spaces``) and which scopes the token holds
+  (``index.security.policy``);
 - which paging cursors the caller may use: a cursor is bound to ``fingerprint()`` so a
   cursor minted for one caller cannot page another caller's (differently filtered) results.
 

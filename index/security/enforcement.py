@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.core import docsets
-from index.security.callers import AppCaller
 from index.core.compiler import SearchScope
 from index.errors import EngineError
+from index.security.callers import AppCaller
 from index.security.events import REPORTED_TYPES, EventBus, EventLog, EventSettings, PolicyEvents
 from index.security.policy import (
     PolicyChange,

@@ -40,8 +40,8 @@ from pydantic import (
     model_validator,
 )
 
-from index.security.callers import AnonymousCaller, AppCaller, AppKind, UserCaller
 from index.errors import EngineError
+from index.security.callers import AnonymousCaller, AppCaller, AppKind, UserCaller
 
 # --- limits (policy-model.md 1.1, 1.2) ---------------------------------------------------
 
