@@ -11,7 +11,7 @@ the report's settings:
 - Hits for the agreement check are collected with ``searcher.docs_for_query(q)`` (or
   ``limit=None`` when ORDER BY decides the order), because Whoosh's block-quality
   optimisation can drop the negated side of ``And(X, Not(Y))`` during a scored search with
-  a limit (../shared/whoosh-notes.md). The timed call keeps the naive shape on purpose: the
+  a limit (docs/whoosh.md). The timed call keeps the naive shape on purpose: the
   comparison of results is about semantics, the timing about the naive cost.
 - Fuzzy terms are expanded here with plain Levenshtein over the field's lexicon, since
   Whoosh's ``FuzzyTerm`` uses Damerau-Levenshtein (a transposition costs 1), which is not

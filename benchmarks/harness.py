@@ -193,14 +193,6 @@ def _id_sort(value: str) -> tuple[int, int, str]:
     return (0, int(value), "") if value.isdigit() else (1, 0, value)
 
 
-def describe(problem: dict[str, Any]) -> str:
-    """One readable line for a disagreement."""
-    details = {k: v for k, v in problem.items() if k not in ("query", "kind", "engines")}
-    pairs = "; ".join(f"{k}={v}" for k, v in details.items())
-    engines = " vs ".join(problem["engines"])
-    return f"{problem['query']}: {problem['kind']} differs [{engines}] {pairs}"
-
-
 # --- the run ---------------------------------------------------------------------------
 
 
@@ -471,7 +463,7 @@ def _callers_summary(callers: Callers) -> dict[str, Any]:
 
 
 def _print_outcome(report: dict[str, Any], work: Path) -> int:
-    from benchmarks.report import markdown_table
+    from benchmarks.report import describe, markdown_table
 
     print(markdown_table(report))
     print(f"\nreport: {work / 'report.json'} and {work / 'report.md'}")

@@ -116,13 +116,19 @@ def render(report: dict[str, Any]) -> str:
             for name, s in summary.items() if name != "cql-search")]
     problems = report.get("disagreements", []) + report.get("errors", [])
     if problems:
-        from benchmarks.harness import describe
-
         parts += ["", "## Disagreements", ""]
         for p in report.get("errors", []):
             parts.append(f"- `{p['query']}`: {p['engine']} failed: {p['error']}")
         parts += [f"- {describe(p)}" for p in report.get("disagreements", [])]
     return "\n".join(parts) + "\n"
+
+
+def describe(problem: dict[str, Any]) -> str:
+    """One readable line for a disagreement."""
+    details = {k: v for k, v in problem.items() if k not in ("query", "kind", "engines")}
+    pairs = "; ".join(f"{k}={v}" for k, v in details.items())
+    engines = " vs ".join(problem["engines"])
+    return f"{problem['query']}: {problem['kind']} differs [{engines}] {pairs}"
 
 
 def write_markdown(report: dict[str, Any], path: Path) -> None:

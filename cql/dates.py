@@ -1,7 +1,7 @@
 """Date literals, increments and date functions, evaluated against an injected clock.
 
 A literal denotes the whole interval of its precision (a day, or a minute with ``HH:mm``)
-in the caller's time zone (decisions.md). Functions denote instants. Nothing here reads
+in the caller's time zone (docs/semantics.md). Functions denote instants. Nothing here reads
 the wall clock: the engine passes ``now`` and the zone in, so tests are deterministic.
 """
 

@@ -2,7 +2,7 @@
 
 This table is the only place field names are spelled out. The parser, validator,
 normalizer, printer, REPL completion and the engine all read it. Source: the master table
-of cql-reference.md 5.1 plus the extra fields of decisions.md.
+of sources.md, CQL 5.1 plus the extra fields of docs/semantics.md.
 """
 
 from __future__ import annotations

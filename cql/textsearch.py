@@ -1,4 +1,4 @@
-"""The text-search syntax on the right of ``~`` and ``!~`` (decisions.md, "Text search").
+"""The text-search syntax on the right of ``~`` and ``!~`` (docs/semantics.md, "Text search").
 
 A small Lucene-classic dialect: bare terms must all match (any order); ``"a b"`` is a
 phrase; ``*`` and ``?`` are wildcards (never leading); ``term~`` is fuzzy; upper-case

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 
-#: Words that must be quoted when used as values (cql-reference.md 2.4).
+#: Words that must be quoted when used as values (sources.md, CQL 2.4).
 RESERVED_WORDS = frozenset(
     """after and as avg before begin by commit contains count distinct else empty end
     explain from having if in inner insert into is isnull left like limit max min not null
     or order outer right select sum then was where update""".split()
 )
 
-#: Characters a bare value may not contain (Cloud list, cql-reference.md 2.3; the space
+#: Characters a bare value may not contain (Cloud list, sources.md, CQL 2.3; the space
 #: and the separators the lexer already splits on are left out).
 RESERVED_CHARS = frozenset("+.,;?|*/%^$#@[]")
 

@@ -147,8 +147,9 @@ def test_cql_bench_is_registered(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_disagreements_are_caught_and_named() -> None:
-    from benchmarks.harness import compare_hits, describe
+    from benchmarks.harness import compare_hits
     from benchmarks.queries import MixQuery
+    from benchmarks.report import describe
 
     unordered = MixQuery("x.set", "type = page", "user", "t:1")
     ordered = MixQuery("x.order", "type = page ORDER BY title", "user", "t:2")

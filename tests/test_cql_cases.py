@@ -6,7 +6,7 @@ The cases are data so that a reviewer can read the language's behaviour line by 
   ``canonical`` text, which is a fixed point (it parses back to the same tree).
 * ``invalid.jsonl``: ``cql`` raises ``CqlError`` with ``code`` at ``line``/``column``
   (1-based; line defaults to 1) and a message containing ``message_contains``.
-* ``documented.jsonl``: every example query of cql-reference.md, with its canonical form
+* ``documented.jsonl``: every example query of docs/sources.md (CQL), with its canonical form
   or the code we reject it with, and a note saying why.
 * ``normalize.jsonl``: the normalized text and the names of the passes that fired.
 

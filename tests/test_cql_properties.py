@@ -235,7 +235,7 @@ valid_queries = st.builds(
 
 
 def _starts_negative(expr: ast.Expr) -> bool:
-    """Whether the strict dialect's negative-first rule applies (decisions.md)."""
+    """Whether the strict dialect's negative-first rule applies (docs/semantics.md)."""
     while isinstance(expr, And | Or):
         expr = expr.operands[0]
     return isinstance(expr, Not) or expr.op is Op.NE

@@ -10,8 +10,8 @@ events report is exactly what the app's searches stop returning.
 Expected objects are computed from the site files, not from the index: every page, blog
 post, whiteboard and database in the newly blocked spaces, in (space key, type, id) order.
 The engine's object source reports every status (drafts and trashed items too: an app may
-hold references to them, and the objects event is the authoritative list, policy-model.md
-2.1), which is what is pinned here.
+hold references to them, and the objects event is the authoritative list, sources.md,
+policies 2.1), which is what is pinned here.
 """
 
 from __future__ import annotations

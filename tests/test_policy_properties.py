@@ -10,7 +10,7 @@ label, text, creator, ``currentUser()``, ``recentlyViewedContent()``) under AND,
 and ORDER BY.
 
 The expected answer never comes from the engine's own policy code: which spaces an app is
-blocked from is recomputed here from the generated policies (policy-model.md 7.4), and the
+blocked from is recomputed here from the generated policies (sources.md, policies 7.4), and the
 results are compared with the reference evaluator (``index.reference.evaluator``) given those spaces
 as ``hidden_spaces``. Each site is built once and then probed with several queries and one
 random policy change, so an example costs one small index build.
@@ -149,7 +149,7 @@ def write_site(path: Path, g: Generated) -> Path:
     return path
 
 
-# --- the oracle: who is blocked where (policy-model.md 7.4), written independently ------------
+# --- the oracle: who is blocked where (sources.md, policies 7.4), written independently -----
 
 
 def blocked_for(app_id: str, policies: list[dict[str, Any]], apps: list[dict[str, Any]],

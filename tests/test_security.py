@@ -1,6 +1,6 @@
 """The policy mask cannot be widened: what an app, a user and an anonymous caller may see.
 
-Confluence's rule (policy-model.md 1.2, 7.6; decisions.md "Callers, policies, scopes") is
+Confluence's rule (sources.md, policies 1.2, 7.6; docs/semantics.md "Callers, policies, scopes") is
 that content in a space an active policy blocks an app from does not exist *for that app*:
 not in results, not in counts, not behind a cursor, not in an excerpt, not even as the
 difference between "blocked" and "missing". The engine applies the mask outside the query
@@ -17,7 +17,7 @@ account's results as a user minus everything in the blocked space, and independe
 reference evaluator (``index.reference.evaluator``) with the blocked space hidden.
 
 The end of the file is the regression for Whoosh's ``And(X, Not(Y))`` defect
-(../shared/whoosh-notes.md), reproduced against plain Whoosh, and the check that our engine,
+(docs/whoosh.md), reproduced against plain Whoosh, and the check that our engine,
 which never asks Whoosh for a scored negation, gives exact answers on the same shapes.
 """
 
@@ -621,7 +621,7 @@ def test_a_cursor_is_rejected_for_any_other_caller(world: World) -> None:
 
 
 def test_a_cursor_is_bound_to_the_strict_scopes_mode(world: World) -> None:
-    """Strict scopes change what the same caller sees (policy-model.md 7.6 step 8: cursors
+    """Strict scopes change what the same caller sees (sources.md, policies 7.6 step 8: cursors
     page over the filtered list), like scopes do; the fingerprint binds scopes for exactly
     that reason, so the mode must be bound too."""
     caller = world.other_app.model_copy(update={"scopes": SEARCH | {"read:page:confluence"}})
@@ -1047,7 +1047,7 @@ def _plain_whoosh_index(path: Path, seed: int, docs: int) -> Any:
 
 
 def test_whoosh_scored_and_not_drops_the_negation(tmp_path: Path) -> None:
-    """Regression for ../shared/whoosh-notes.md: plain Whoosh, scored search with a limit,
+    """Regression for docs/whoosh.md: plain Whoosh, scored search with a limit,
     ``And(Or(labels), Not(Or(spaces)))``. Once the top-N heap fills, the quality
     optimisation replaces the negated ``Or`` (each space term's max quality is below the
     threshold) by a matcher that excludes nothing, so documents from the excluded spaces

@@ -1,6 +1,6 @@
 """The Whoosh adapter: the only module that imports Whoosh's index, query and search APIs.
 
-whoosh-reloaded is unmaintained (../shared/whoosh-notes.md), so everything the engine
+whoosh-reloaded is unmaintained (docs/whoosh.md), so everything the engine
 needs from it passes through the small surface here: a schema, a writer, and a
 ``Snapshot`` of one searcher that answers in document sets (see ``docsets``), columns
 for sorting, scores for relevance and stored fields for results. Another engine can be

@@ -3,7 +3,7 @@
 Set algebra on ints runs in C over machine words, so AND/OR/NOT of sets of 100,000
 documents cost microseconds and counts are ``int.bit_count()``. That is how structured
 clauses and the security mask are combined, instead of Whoosh's per-document matchers
-(and its ``And(X, Not(Y))`` defect, see ../shared/whoosh-notes.md).
+(and its ``And(X, Not(Y))`` defect, see docs/whoosh.md).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-#: The kinds of third-party app Confluence knows (policy-model.md 7.1).
+#: The kinds of third-party app Confluence knows (sources.md, policies 7.1).
 AppKind = Literal["forge", "connect", "oauth2_3lo"]
 
 
@@ -86,7 +86,7 @@ class AppCaller(_CallerBase):
 
     @model_validator(mode="after")
     def _three_lo_acts_for_a_user(self) -> AppCaller:
-        # An OAuth 2.0 (3LO) token is always issued to a user (policy-model.md 7.1: "3LO is
+        # An OAuth 2.0 (3LO) token is always issued to a user (sources.md, policies 7.1: "3LO is
         # always user"); a 3LO caller without one is a modelling mistake, not a system user.
         if self.kind == "oauth2_3lo" and self.acting_for is None:
             raise ValueError("an oauth2_3lo app always acts for a user: set acting_for")

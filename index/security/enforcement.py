@@ -10,11 +10,12 @@ event bus and the event log.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from index.core import docsets
+from index.core.backend import IndexStore
 from index.core.compiler import SearchScope
 from index.errors import EngineError
 from index.security.callers import AppCaller
@@ -33,9 +34,18 @@ from index.security.policy import (
     parse_policies,
     parse_site_info,
 )
+from index.site.models import Space
 
-if TYPE_CHECKING:
-    from index.engine import Engine
+
+class IndexView(Protocol):
+    """What the security layer needs of an open index (``index.engine.Engine`` is one).
+
+    A protocol rather than an import: the engine uses this layer, so this layer must not
+    import the engine (docs/architecture.md)."""
+
+    index_dir: Path
+    store: IndexStore
+    spaces: Mapping[str, Space]
 
 POLICY_FILE = "policies.json"
 EVENT_LOG_FILE = "events.jsonl"
@@ -59,7 +69,7 @@ def initialize_store(index_dir: Path, extras: dict[str, Any]) -> PolicyStore:
 class IndexObjects:
     """The ``ObjectSource`` of policy events: reported objects of spaces, in event order."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: IndexView) -> None:
         self.engine = engine
 
     def objects_in_spaces(self, space_keys: list[str]) -> Iterator[tuple[str, str, str]]:
@@ -77,7 +87,7 @@ class IndexObjects:
 class PolicyLayer:
     """The engine's policy state and the masks it implies."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: IndexView) -> None:
         self.engine = engine
         path = engine.index_dir / POLICY_FILE
         if not path.is_file():

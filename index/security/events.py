@@ -1,6 +1,6 @@
 """Data security policy events: what an app is told when a policy change blocks it.
 
-Confluence notifies an app when a policy change makes it lose access (policy-model.md 2):
+Confluence notifies an app when a policy change makes it lose access (sources.md, policies 2):
 one ``..._in_container.v2`` event per space it lost, and ``..._objects.v2`` events listing
 the pages, blog posts, whiteboards and databases it can no longer see, grouped by type and
 split over several events when the list is long. At most ``cap`` objects are reported per
@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - non-POSIX
 OBJECTS_EVENT = "avi:ecosystem.app_policy:blocked:app_access_to_objects.v2"
 CONTAINER_EVENT = "avi:ecosystem.app_policy:blocked:app_access_to_objects_in_container.v2"
 
-#: The object types the objects event reports (policy-model.md 2.1). Comments, attachments,
+#: The object types the objects event reports (sources.md, policies 2.1). Comments, attachments,
 #: embeds and folders are blocked with their space but never listed.
 REPORTED_TYPES: frozenset[str] = frozenset({"page", "blogpost", "whiteboard", "database"})
 

@@ -1,6 +1,6 @@
 """Data security policies, the app registry, grants and scopes: the models and the decisions.
 
-Confluence's data security policies (policy-model.md 1) decide what an *app* may see; users
+Confluence's data security policies (sources.md, policies 1) decide what an *app* may see; users
 are never filtered by the app access rule. This module holds:
 
 - the models of the site files ``policies.json``, ``apps.json``, ``grants.json`` and
@@ -43,7 +43,7 @@ from pydantic import (
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, AppKind, UserCaller
 
-# --- limits (policy-model.md 1.1, 1.2) ---------------------------------------------------
+# --- limits (sources.md, policies 1.1, 1.2) ---------------------------------------------------
 
 #: Spaces one CONTAINER policy may cover ("at most 15 spaces per policy", per instance; an
 #: index holds one site, so the per-policy and per-instance limits coincide).
@@ -113,7 +113,7 @@ class App(_Model):
     """An installed app (a line of ``apps.json``).
 
     ``eligible_for_blocking=False`` marks the apps Atlassian's support page says cannot be
-    blocked (policy-model.md 1.2, list unknown); no policy ever blocks them.
+    blocked (sources.md, policies 1.2, list unknown); no policy ever blocks them.
     """
 
     app_id: _NonBlank
@@ -157,7 +157,7 @@ class Rules(_Model):
     """The rules of a policy. Each boolean rule is ``true`` when it is switched on.
 
     ``anonymous_access: true`` is the "prevent anonymous access" rule, ``export: true``
-    "prevent export", ``public_links: true`` "prevent public links" (policy-model.md 1.1).
+    "prevent export", ``public_links: true`` "prevent public links" (sources.md, policies 1.1).
     Search enforces ``app_access`` and ``anonymous_access``; the others are stored and
     validated so the store round-trips a site's policies faithfully.
     """
@@ -221,7 +221,7 @@ class Policy(_Model):
 
 
 class Grant(_Model):
-    """A user's consent for an app (an item of ``grants.json``, policy-model.md 5).
+    """A user's consent for an app (an item of ``grants.json``, sources.md, policies 5).
 
     An ``account`` grant covers every site where the app is installed; a ``site`` grant
     covers only the cloud ids in ``sites``.
@@ -381,7 +381,7 @@ def blocked_spaces(
 ) -> frozenset[str]:
     """The spaces whose content ``app_id`` may not see.
 
-    Policies add up and a block always wins (policy-model.md 1.1): a space is blocked when
+    Policies add up and a block always wins (sources.md, policies 1.1): a space is blocked when
     any active policy covering it has an app access rule that blocks the app. Space
     entities themselves stay visible; this is about the content inside them.
     """
@@ -398,20 +398,20 @@ def anonymous_blocked_spaces(
     policies: Iterable[Policy], all_space_keys: Iterable[str]
 ) -> frozenset[str]:
     """The spaces an anonymous caller gets nothing from: covered by an active policy whose
-    "prevent anonymous access" rule is on (policy-model.md 7.6 step 6)."""
+    "prevent anonymous access" rule is on (sources.md, policies 7.6 step 6)."""
     closing = [policy for policy in policies if policy.active and policy.rules.anonymous_access]
     return frozenset(key for key in all_space_keys if any(p.covers(key) for p in closing))
 
 
 # --- scopes ------------------------------------------------------------------------------
 
-#: Either of these lets an app call the CQL search endpoints (policy-model.md 3.1).
+#: Either of these lets an app call the CQL search endpoints (sources.md, policies 3.1).
 SEARCH_SCOPES: frozenset[str] = frozenset({"search:confluence", "read:content-details:confluence"})
-#: The Connect scope that both search endpoints accept instead (policy-model.md 3.1).
+#: The Connect scope that both search endpoints accept instead (sources.md, policies 3.1).
 CONNECT_READ_SCOPE = "READ"
 
 #: For strict-scopes mode: a content type is visible when the token holds any of its scopes
-#: (policy-model.md 3.2, granular v2 scope first, then the classic scopes covering it).
+#: (sources.md, policies 3.2, granular v2 scope first, then the classic scopes covering it).
 TYPE_READ_SCOPES: Mapping[str, frozenset[str]] = {
     "page": frozenset(
         {
@@ -466,8 +466,8 @@ def check_search_scopes(caller: UserCaller | AppCaller | AnonymousCaller) -> Non
 def hidden_types_for_scopes(caller: UserCaller | AppCaller | AnonymousCaller) -> frozenset[str]:
     """Strict-scopes mode: the content types the caller's token holds no read scope for.
 
-    Off by default in the engine, because Confluence does not document it (policy-model.md
-    3.2). Users and anonymous callers hold no tokens and see every type.
+    Off by default in the engine, because Confluence does not document it (sources.md,
+    policies 3.2). Users and anonymous callers hold no tokens and see every type.
     """
     if not isinstance(caller, AppCaller) or _reads_everything(caller):
         return frozenset()
@@ -486,7 +486,7 @@ def check_grant(
 ) -> None:
     """Refuse an app acting for a user who has not granted it access to this site.
 
-    Only Forge and 3LO apps act on a user's consent (policy-model.md 5); Connect apps are
+    Only Forge and 3LO apps act on a user's consent (sources.md, policies 5); Connect apps are
     installed by an admin and impersonate users without a per-user grant, and an app
     acting as itself needs no user's consent. The error is ``no_grant``, not an empty
     result, so the app can ask the user to consent instead of concluding nothing matched.
@@ -710,7 +710,7 @@ class PolicyStore:
     ) -> PolicyChange:
         """Replace a policy's name, coverage and/or rules (``None`` leaves a part as it is).
 
-        The coverage *level* is fixed once a policy exists (policy-model.md 1.1); the spaces
+        The coverage *level* is fixed once a policy exists (sources.md, policies 1.1); the spaces
         within a CONTAINER coverage may change. ``rules`` replaces all rules, app lists
         included.
         """

@@ -34,7 +34,7 @@ ContentType = Literal[
 ContentStatus = Literal["current", "draft", "archived", "trashed"]
 
 #: Types that live in the content tree and may be (or have) a ``parent_id``
-#: (policy-model.md 4.1: the v2 ``ParentContentType`` values).
+#: (sources.md, policies 4.1: the v2 ``ParentContentType`` values).
 TREE_TYPES: frozenset[str] = frozenset({"page", "whiteboard", "database", "embed", "folder"})
 #: Types that hang off another item through ``container_id`` instead of the tree.
 CONTAINED_TYPES: frozenset[str] = frozenset({"comment", "attachment"})

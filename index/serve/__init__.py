@@ -1,0 +1,1 @@
+"""`cql serve`: the Confluence-compatible REST server (docs/architecture.md)."""
