@@ -10,9 +10,9 @@ Semantics: docs/semantics.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -122,6 +122,30 @@ class Compiler:
         self.score_tokens: list[str] = []
         self.score_terms: list[tuple[str, str]] = []
         self._spaces_lower = {k.lower(): s for k, s in catalog.spaces.items()}
+        #: While ``describe`` runs: how each clause was evaluated, in words, by clause id.
+        self.notes: dict[int, str] | None = None
+
+    # --- describing the plan ----------------------------------------------------------
+
+    def describe(self, clause: Clause) -> str:
+        """How this compiler evaluates ``clause``, in words (the REPL's ``:explain``).
+
+        The words are recorded by the very branch that evaluates the clause (``note``), so
+        the description cannot drift from the evaluation. Needs ``run`` to have set the
+        universe; relevance terms are left as they were."""
+        saved = self.notes, list(self.score_tokens), list(self.score_terms)
+        self.notes = {}
+        try:
+            self.clause(clause, positive=False)
+            text = self.notes.get(id(clause), "(evaluated by the compiler)")
+        finally:
+            self.notes, self.score_tokens, self.score_terms = saved
+        return f"visible documents minus: {text}" if clause.op.is_negative else text
+
+    def note(self, clause: Clause, text: Callable[[], str]) -> None:
+        """Record how ``clause`` is evaluated, only while ``describe`` asks for it."""
+        if self.notes is not None:
+            self.notes[id(clause)] = text()
 
     # --- the universe -----------------------------------------------------------------
 
@@ -194,20 +218,30 @@ class Compiler:
         snap = self.snap
         if name in EXACT_FIELDS:
             index_field, fix = EXACT_FIELDS[name]
-            return snap.terms(index_field, (fix(v) for v in values))
+            keys = [fix(v) for v in values]
+            self.note(clause, lambda: f"term lookup: {index_field} in {shown_set(keys)}")
+            return snap.terms(index_field, keys)
         if name == "title":
-            return snap.terms("title_key", (title_key(v) for v in values))
+            keys = [title_key(v) for v in values]
+            self.note(clause, lambda: f"term lookup: title_key in {shown_set(keys)}")
+            return snap.terms("title_key", keys)
         if name == "parent.title":
-            parents = snap.terms("title_key", (title_key(v) for v in values))
+            keys = [title_key(v) for v in values]
+            self.note(clause, lambda: "parent in ids of readable documents with title_key "
+                      f"in {shown_set(keys)}")
+            parents = snap.terms("title_key", keys)
             return snap.terms("parent", snap.ids_of(parents & self.readable_parents()))
         if name == "favourite":
             return self.favourites(clause)
         if name == "space.type":
-            return snap.terms("space", self.space_types(clause))
+            keys = self.space_types(clause)
+            self.note(clause, lambda: f"space in {shown_set(keys)} (spaces of that type)")
+            return snap.terms("space", keys)
         if name == "space.category":
             wanted = {v.lower() for v in values}
-            return snap.terms("space", self.spaces_where(
-                lambda s: any(c.lower() in wanted for c in s.categories)))
+            keys = self.spaces_where(lambda s: any(c.lower() in wanted for c in s.categories))
+            self.note(clause, lambda: f"space in {shown_set(keys)} (spaces in that category)")
+            return snap.terms("space", keys)
         raise CqlError(ErrorCode.UNKNOWN_FIELD, f"No field exists with the name: '{name}'",
                        "", clause.span.start, clause.span.end)
 
@@ -267,7 +301,9 @@ class Compiler:
                 raise CqlError(ErrorCode.PERMISSION,
                                "favourite can only name the searching user; use "
                                "currentUser()", "", item.span.start, item.span.end)
-        return self.snap.terms("id", self.user_list("favourite_content", clause))
+        favs = self.user_list("favourite_content", clause)
+        self.note(clause, lambda: f"id in the caller's favourite content {shown_set(favs)}")
+        return self.snap.terms("id", favs)
 
     def space_types(self, clause: Clause) -> list[str]:
         """Keys of the spaces of the named types; ``favourite``: the caller's favourites."""
@@ -312,6 +348,7 @@ class Compiler:
 
     def date_clause(self, clause: Clause, op: Op) -> DocSet:
         lo, hi = self.instant_bounds(clause.value)  # type: ignore[arg-type]
+        self.note(clause, lambda: self._date_words(clause.field, op, lo, hi))
         col = self.sorted_dates(clause.field)
         if op is Op.EQ:
             return self.date_range(col, lo, hi)
@@ -322,6 +359,17 @@ class Compiler:
         if op is Op.LT:
             return self.date_range(col, None, lo)
         return self.date_range(col, None, hi)  # LE
+
+    def _date_words(self, name: str, op: Op, lo: int, hi: int) -> str:
+        zone = self.context.zone
+
+        def at(t: int) -> str:
+            return datetime.fromtimestamp(t, UTC).astimezone(zone).isoformat()
+
+        bounds = {Op.EQ: f"{at(lo)} <= {name} < {at(hi)}", Op.GT: f"{name} >= {at(hi)}",
+                  Op.GE: f"{name} >= {at(lo)}", Op.LT: f"{name} < {at(lo)}",
+                  Op.LE: f"{name} < {at(hi)}"}[op]
+        return f"date column range: {bounds} ({self.context.tz})"
 
     def sorted_dates(self, field_name: str) -> SortedColumn:
         key = ("dates", field_name)
@@ -356,6 +404,7 @@ class Compiler:
     def property_clause(self, clause: Clause, op: Op) -> DocSet:
         """Numbers compare numerically with unquoted number literals; everything else
         compares its text form case-insensitively, and ranges need numbers on both sides."""
+        self.note(clause, lambda: f"stored property values scanned, compared with {op.value}")
         found = self.property_values(clause.field)
         literals = [(item.text if isinstance(item, Number) else self.values_of(item),
                      _number(item.text) if isinstance(item, Number) else None)
@@ -385,10 +434,12 @@ class Compiler:
         raw = self.values(clause)[0]
         pruned = prune(textsearch.parse_text(raw))
         if pruned is None:
+            self.note(clause, lambda: "no searchable words: matches nothing")
             return docsets.EMPTY
         tree = pruned
         if name in ("text", "title"):
             fields = TEXT_FIELDS if name == "text" else ("title",)
+            self.note(clause, lambda: f"whoosh: {whoosh_text(tree, fields)}")
             docs = self.text_docs(tree, fields)
             if scoring:
                 stems = _positive_tokens(tree)
@@ -397,15 +448,22 @@ class Compiler:
             return docs
         if name == "space.title":
             keys = self.spaces_where(lambda s: matches_tokens(tree, analyzed(s.name)))
+            self.note(clause, lambda: f"space in {shown_set(keys)} (space names matching "
+                      f"{raw!r})")
             return self.snap.terms("space", keys)
         if name == "creator.fullname":
             people = [u.account_id for u in self.catalog.users.values()
                       if matches_tokens(tree, analyzed(u.display_name))]
+            self.note(clause, lambda: f"creator in {shown_set(people)} (display names "
+                      f"matching {raw!r})")
             return self.snap.terms("creator", people)
         if name == "parent.title":
+            self.note(clause, lambda: "parent in ids of readable documents matching whoosh: "
+                      f"{whoosh_text(tree, ('title',))}")
             parents = self.text_docs(tree, ("title",)) & self.readable_parents()
             return self.snap.terms("parent", self.snap.ids_of(parents))
         if name.startswith(PROPERTY_PREFIX):
+            self.note(clause, lambda: f"stored property values matching {raw!r}")
             found = self.property_values(name)
             return docsets.from_ids(
                 (d for d, v in found.items() if matches_tokens(tree, analyze(_text(v)))),
@@ -439,6 +497,35 @@ class Compiler:
         for part in tree.must_not:
             out &= ~self.text_docs(part, fields)
         return out & snap.live
+
+
+def shown_set(values: Any) -> str:
+    """A set of keys for a plan description: distinct, in order, the first twelve."""
+    items = list(dict.fromkeys(values))
+    shown = ", ".join(items[:12]) + (f", ... ({len(items)} in all)" if len(items) > 12 else "")
+    return "{" + shown + "}"
+
+
+def whoosh_text(tree: textsearch.TextQuery, fields: tuple[str, ...]) -> str:
+    """A text query in Whoosh's query syntax, over ``fields``, with analysed words."""
+    if isinstance(tree, textsearch.Term | textsearch.Phrase):
+        tokens = analyze(tree.text)
+        word = tokens[0] if len(tokens) == 1 else '"' + " ".join(tokens) + '"'
+        return _any_of(f"{f}:{word}" for f in fields)
+    if isinstance(tree, textsearch.Wildcard):
+        return _any_of(f"{f}:{tree.pattern}" for f in fields) + " (expanded from the lexicon)"
+    if isinstance(tree, textsearch.Fuzzy):
+        return _any_of(f"{f}:{tree.text.lower()}~{FUZZY_DISTANCE}" for f in fields)
+    if isinstance(tree, textsearch.Any):
+        return "(" + " OR ".join(whoosh_text(p, fields) for p in tree.parts) + ")"
+    parts = [whoosh_text(p, fields) for p in tree.must]
+    parts += [f"NOT {whoosh_text(p, fields)}" for p in tree.must_not]
+    return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+
+def _any_of(parts: Iterable[str]) -> str:
+    items = list(parts)
+    return items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
 
 
 def prune(tree: textsearch.TextQuery) -> textsearch.TextQuery | None:

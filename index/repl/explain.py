@@ -10,13 +10,10 @@ queries, shown in Whoosh's query syntax.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
-from cql import textsearch
 from cql.ast import (
     And,
     Clause,
@@ -26,24 +23,19 @@ from cql.ast import (
     List,
     Not,
     Number,
-    Op,
     Query,
     SortKey,
     String,
     clauses,
 )
-from cql.fields import PROPERTY_PREFIX
 from cql.printer import to_cql
 from index.core import docsets
-from index.core.analysis import analyze
-from index.core.backend import TEXT_FIELDS
-from index.core.compiler import EXACT_FIELDS, Compiler, matches_tokens, prune, title_key
+from index.core.compiler import Compiler
 from index.repl.pipeline import Outcome, Settings, effective_policies
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.policy import policy_blocks_app
 
 Frags = StyleAndTextTuples
-_NEGATED = {Op.NE: Op.EQ, Op.NOT_IN: Op.IN, Op.NOT_CONTAINS: Op.CONTAINS}
 
 
 # --- :ast ----------------------------------------------------------------------------------
@@ -179,108 +171,8 @@ def _plan(node: Expr, depth: int, compiler: Compiler, number: dict[int, int],
 
 
 def lookup(compiler: Compiler, clause: Clause) -> str:
-    """How the compiler evaluates one clause, with functions and dates resolved."""
-    op = _NEGATED.get(clause.op, clause.op)
-    base = _positive_lookup(compiler, clause, op)
-    if clause.op.is_negative:
-        return f"visible documents minus: {base}"
-    return base
-
-
-def _positive_lookup(compiler: Compiler, clause: Clause, op: Op) -> str:
-    name = clause.field
-    if op is Op.CONTAINS:
-        return _text_lookup(compiler, clause)
-    if name in ("created", "lastmodified"):
-        return _date_lookup(compiler, clause, op)
-    if name.startswith(PROPERTY_PREFIX):
-        return f"stored property values scanned, compared with {op.value}"
-    values = compiler.values(clause)
-    if name in EXACT_FIELDS:
-        index_field, fix = EXACT_FIELDS[name]
-        return f"term lookup: {index_field} in {_set(fix(v) for v in values)}"
-    if name == "title":
-        return f"term lookup: title_key in {_set(title_key(v) for v in values)}"
-    if name == "parent.title":
-        keys = _set(title_key(v) for v in values)
-        return f"parent in ids of documents with title_key in {keys}"
-    if name == "favourite":
-        favs = compiler.user_list("favourite_content", clause)
-        return f"id in the caller's favourite content {_set(favs)}"
-    if name == "space.type":
-        return f"space in {_set(compiler.space_types(clause))} (spaces of that type)"
-    if name == "space.category":
-        wanted = {v.lower() for v in values}
-        keys = compiler.spaces_where(lambda s: any(c.lower() in wanted for c in s.categories))
-        return f"space in {_set(keys)} (spaces in that category)"
-    return "(evaluated by the compiler)"
-
-
-def _set(values: Any) -> str:
-    items = list(dict.fromkeys(values))
-    shown = ", ".join(items[:12]) + (f", ... ({len(items)} in all)" if len(items) > 12 else "")
-    return "{" + shown + "}"
-
-
-def _date_lookup(compiler: Compiler, clause: Clause, op: Op) -> str:
-    lo, hi = compiler.instant_bounds(clause.value)  # type: ignore[arg-type]
-    zone = compiler.context.zone
-    field = clause.field
-
-    def at(t: int) -> str:
-        return datetime.fromtimestamp(t, UTC).astimezone(zone).isoformat()
-
-    bounds = {Op.EQ: f"{at(lo)} <= {field} < {at(hi)}", Op.GT: f"{field} >= {at(hi)}",
-              Op.GE: f"{field} >= {at(lo)}", Op.LT: f"{field} < {at(lo)}",
-              Op.LE: f"{field} < {at(hi)}"}[op]
-    return f"date column range: {bounds} ({compiler.context.tz})"
-
-
-def _text_lookup(compiler: Compiler, clause: Clause) -> str:
-    raw = compiler.values(clause)[0]
-    tree = prune(textsearch.parse_text(raw))
-    if tree is None:
-        return "no searchable words: matches nothing"
-    name = clause.field
-    if name in ("text", "title"):
-        fields = TEXT_FIELDS if name == "text" else ("title",)
-        return f"whoosh: {whoosh_text(tree, fields)}"
-    if name == "parent.title":
-        return f"parent in ids of documents matching whoosh: {whoosh_text(tree, ('title',))}"
-    if name == "space.title":
-        keys = compiler.spaces_where(lambda s: _matches(tree, s.name))
-        return f"space in {_set(keys)} (space names matching {raw!r})"
-    if name == "creator.fullname":
-        people = [u.account_id for u in compiler.catalog.users.values()
-                  if _matches(tree, u.display_name)]
-        return f"creator in {_set(people)} (display names matching {raw!r})"
-    return f"stored property values matching {raw!r}"
-
-
-def _matches(tree: textsearch.TextQuery, text: str) -> bool:
-    return matches_tokens(tree, analyze(text))
-
-
-def whoosh_text(tree: textsearch.TextQuery, fields: tuple[str, ...]) -> str:
-    """A text query in Whoosh's query syntax, over ``fields``, with analysed words."""
-    if isinstance(tree, textsearch.Term | textsearch.Phrase):
-        tokens = analyze(tree.text)
-        word = tokens[0] if len(tokens) == 1 else '"' + " ".join(tokens) + '"'
-        return _any(f"{f}:{word}" for f in fields)
-    if isinstance(tree, textsearch.Wildcard):
-        return _any(f"{f}:{tree.pattern}" for f in fields) + " (expanded from the lexicon)"
-    if isinstance(tree, textsearch.Fuzzy):
-        return _any(f"{f}:{tree.text.lower()}~2" for f in fields)
-    if isinstance(tree, textsearch.Any):
-        return "(" + " OR ".join(whoosh_text(p, fields) for p in tree.parts) + ")"
-    parts = [whoosh_text(p, fields) for p in tree.must]
-    parts += [f"NOT {whoosh_text(p, fields)}" for p in tree.must_not]
-    return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
-
-
-def _any(parts: Iterator[str] | list[str]) -> str:
-    items = list(parts)
-    return items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
+    """How the compiler evaluates one clause: its own words (``Compiler.describe``)."""
+    return compiler.describe(clause)
 
 
 # --- the mask ------------------------------------------------------------------------------
@@ -349,4 +241,4 @@ def _blocking(engine: Any, settings: Settings) -> str:
     return ", ".join(f"{p.id} {p.name!r}" for p in found)
 
 
-__all__ = ["ast_fragments", "describe_caller", "explain_fragments", "lookup", "whoosh_text"]
+__all__ = ["ast_fragments", "describe_caller", "explain_fragments", "lookup"]
