@@ -273,6 +273,10 @@ def run_change(args: argparse.Namespace) -> int:
         change = layer.change(action, args.policy_id, **fields)
     finally:
         unsubscribe()
+    for done in layer.recovered:  # completed by opening the index or by this change
+        print(f"note: completed an interrupted policy change ({done.change.trigger} "
+              f"{done.change.policy_id}, store version {done.change.version}): "
+              f"{done.written} of its {done.total} events written now", file=sys.stderr)
     records = list(layer.last_records)
     before = _find(change.before, args.policy_id)
     after = _find(change.after, args.policy_id)

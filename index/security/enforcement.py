@@ -10,7 +10,8 @@ event bus and the event log.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +20,15 @@ from index.core.backend import IndexStore
 from index.core.compiler import SearchScope
 from index.errors import EngineError
 from index.security.callers import AppCaller
-from index.security.events import REPORTED_TYPES, EventBus, EventLog, EventSettings, PolicyEvents
+from index.security.events import (
+    REPORTED_TYPES,
+    EventBus,
+    EventLog,
+    EventSettings,
+    PolicyEvents,
+    utc_now,
+)
+from index.security.journal import Outcome, PolicyJournal
 from index.security.policy import (
     PolicyChange,
     PolicyStore,
@@ -102,6 +111,9 @@ class PolicyLayer:
         self._masks: dict[tuple[str, int], frozenset[str]] = {}
         self._mtime = _mtime(path)
         self.last_records: list[Any] = []
+        #: Changes an interrupted process had left pending, completed by this layer.
+        self.recovered: list[Outcome] = []
+        self.recover()
 
     # --- masks -----------------------------------------------------------------------------
 
@@ -157,33 +169,55 @@ class PolicyLayer:
 
     # --- changes and their events ------------------------------------------------------------
 
-    def apply(self, change: PolicyChange) -> int:
-        """Generate the events of ``change``, log them and hand them to subscribers.
-
-        Returns how many events were delivered. Generation streams: memory stays flat
-        however many objects the change blocks.
-        """
-        self._mtime = _mtime(self.store.path)
+    def _events(self, change: PolicyChange, settings: EventSettings,
+                clock: Callable[[], datetime], new_id: Callable[[], str]) -> PolicyEvents:
         site = self.store.site or LOCAL_SITE
-        events = PolicyEvents(change, apps=self.store.apps, space_keys=self._space_keys(),
-                              objects=IndexObjects(self.engine), cloud_id=site.cloud_id,
-                              settings=self.settings)
-        delivered = 0
-        for delivery in events:
-            self.log.append(delivery)
-            self.bus.publish(delivery)
-            delivered += 1
-        self.last_records = list(events.records)
-        return delivered
+        return PolicyEvents(change, apps=self.store.apps, space_keys=self._space_keys(),
+                            objects=IndexObjects(self.engine), cloud_id=site.cloud_id,
+                            settings=settings, clock=clock, new_id=new_id)
+
+    def _journal(self) -> PolicyJournal:
+        return PolicyJournal(self.engine.index_dir, self.store, self.log, self._events)
+
+    def recover(self) -> Outcome | None:
+        """Complete a policy change an interrupted process left journalled (its store write
+        and events; ``index.security.journal``). Returns what was completed, if anything."""
+        journal = self._journal()
+        if not journal.path.exists():
+            return None
+        with journal.locked():
+            outcome = journal.recover()
+        if outcome is not None:
+            self.recovered.append(outcome)
+            self._mtime = _mtime(self.store.path)
+            self._masks = {}
+        return outcome
 
     def change(self, action: str, policy_id: str, **fields: Any) -> PolicyChange:
         """Run one store mutation (``activate``, ``deactivate``, ``update``, ``delete``,
-        ``create``) and emit its events."""
+        ``create``) and emit its events, as one journalled transaction: a process killed at
+        any point leaves either no change or one the next change (or engine) completes.
+
+        Returns the change; ``last_records`` says what it did to each app. Generation
+        streams: memory stays flat however many objects the change blocks.
+        """
         method = getattr(self.store, action, None)
         if action not in ("activate", "deactivate", "update", "delete", "create") or not method:
             raise EngineError("bad_request", f"unknown policy action {action!r}")
-        change = method(policy_id, **fields) if action != "create" else method(fields)
-        self.apply(change)
+        journal = self._journal()
+        with journal.locked():
+            earlier = journal.recover()
+            change, outcome = journal.run(
+                lambda: method(policy_id, **fields) if action != "create" else method(fields),
+                utc_now(), self.settings)
+        self._mtime = _mtime(self.store.path)
+        self._masks = {}
+        if earlier is not None:
+            self.recovered.append(earlier)
+            journal.publish(earlier, self.bus)
+        self.last_records = list(outcome.events.records) if outcome is not None else []
+        if outcome is not None:
+            journal.publish(outcome, self.bus)
         return change
 
 

@@ -466,12 +466,16 @@ class EventLog:
                 if entry.seq > seq_id:
                     yield entry
 
+    def _open_for_append(self) -> Any:
+        """The log opened for reading its tail and appending (a seam for full-disk tests)."""
+        return self.path.open("a+b")
+
     def _write(
         self, deliveries: Iterable[Delivery], sink: Callable[[LoggedEvent], object] | None
     ) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         count = 0
-        with self.path.open("a+b") as handle:
+        with self._open_for_append() as handle:
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:

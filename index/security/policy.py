@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -606,6 +606,9 @@ class PolicyStore:
         self._path = Path(path)
         self._lock = threading.RLock()
         self._state = _StoreState()
+        #: Called with the change and the new file text just before a change is written
+        #: (``index.security.journal`` journals it there); raising aborts the change.
+        self.before_write: Callable[[PolicyChange, str], None] | None = None
         self.reload()
 
     @classmethod
@@ -685,6 +688,18 @@ class PolicyStore:
             self._state = _StoreState.parse(raw, str(self._path))
 
     # -- changing -----------------------------------------------------------------------
+
+    def install(self, text: str) -> None:
+        """Replace the whole store with ``text`` (a journalled state being completed)."""
+        with self._lock:
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise EngineError("invalid_store", f"journalled store: not valid JSON ({error})"
+                                  ) from None
+            state = _StoreState.parse(raw, f"{self._path} (journalled)")
+            _write_atomically(self._path, text)
+            self._state = state
 
     def create(self, policy: Policy | Mapping[str, Any]) -> PolicyChange:
         """Add a policy (a model, or its JSON shape as in ``policies.json``)."""
@@ -770,17 +785,23 @@ class PolicyStore:
         self, policy_id: str, trigger: ChangeTrigger, after: tuple[Policy, ...]
     ) -> PolicyChange:
         before = self._state
+        state = before
         if after != before.policies:
             state = replace(before, version=before.version + 1, policies=after)
-            _write_atomically(self._path, _to_text(state))
-            self._state = state
-        return PolicyChange(
+        change = PolicyChange(
             policy_id=policy_id,
             trigger=trigger,
             before=builtins.list(before.policies),
             after=builtins.list(after),
-            version=self._state.version,
+            version=state.version,
         )
+        if state is not before:
+            text = _to_text(state)
+            if self.before_write is not None:
+                self.before_write(change, text)
+            _write_atomically(self._path, text)
+            self._state = state
+        return change
 
 
 def _coerce(policy: Policy | Mapping[str, Any]) -> Policy:
