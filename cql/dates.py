@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 _LITERAL = re.compile(
     r"(?P<y>\d{4})(?P<sep>[-/])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})"
@@ -22,6 +22,13 @@ _LENIENT_INCREMENT = re.compile(r"(?P<sign>[+-]?)(?P<body>(?:\d+[yMwdhm])+)")
 _PAIR = re.compile(r"(\d+)([yMwdhm])")
 
 DATE_FORMATS = ("yyyy/MM/dd HH:mm", "yyyy-MM-dd HH:mm", "yyyy/MM/dd", "yyyy-MM-dd")
+
+#: The first and last instants Python can hold. Arithmetic that leaves the calendar (a
+#: literal's end past 9999-12-31, ``now("+10000y")``) saturates at these instead of raising:
+#: no item's date lies outside them (the site loader rejects such dates), so the clamped
+#: bound selects exactly what the unclamped one would.
+START_OF_TIME = datetime.min.replace(tzinfo=UTC)
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class DateSyntaxError(ValueError):
@@ -57,7 +64,14 @@ def literal_interval(text: str, tz: tzinfo) -> Interval:
     start, width = parse_literal(text)
     # Add the width on the wall clock, then attach the zone: a day stays a calendar day
     # across daylight-saving changes.
-    return Interval(start.replace(tzinfo=tz), (start + width).replace(tzinfo=tz))
+    try:
+        end = (start + width).replace(tzinfo=tz)
+    except OverflowError:  # the last day or minute of 9999: its wall-clock end is past it
+        try:  # ... but in UTC it may not be (a zone ahead of UTC)
+            end = start.replace(tzinfo=tz).astimezone(UTC) + width
+        except OverflowError:
+            end = END_OF_TIME
+    return Interval(start.replace(tzinfo=tz), end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +80,18 @@ class Increment:
     parts: tuple[tuple[int, str], ...]
 
 
+#: Digits an increment's number may have: any larger amount leaves the calendar anyway
+#: (and saturates), while ``int()`` of a 5,000-digit string raises a bare ``ValueError``.
+MAX_INCREMENT_DIGITS = 18
+
+
 def parse_increment(text: str, *, lenient: bool = False) -> Increment:
     """``"-4w"`` -> Increment(-1, ((4, "w"),)); lenient also takes ``"-4w2d"``."""
+    longest = max((len(n) for n, _ in _PAIR.findall(text)), default=0)
+    if longest > MAX_INCREMENT_DIGITS:
+        raise DateSyntaxError(
+            f"the number in the increment {text[:30]!r}{'...' if len(text) > 30 else ''} is "
+            f"too large (at most {MAX_INCREMENT_DIGITS} digits)")
     strict = _STRICT_INCREMENT.fullmatch(text)
     if strict:
         sign = -1 if strict["sign"] == "-" else 1
@@ -118,7 +142,25 @@ def evaluate_function(
     ``startOf*`` and ``endOf*`` are computed on the caller's wall clock; the increment is
     applied first (``startOfMonth("-1M")`` is the start of last month). ``endOf*`` is the
     last instant of the period, so ``created <= endOfDay()`` includes all of today.
+
+    A result outside the calendar (years 1 to 9999) saturates at ``START_OF_TIME`` or
+    ``END_OF_TIME``, on the side the increment (or the clock) points to.
     """
+    if name != "now" and not name.startswith(("start", "end")):
+        raise ValueError(f"not a date function: {name}")
+    try:
+        return _evaluate(name, increment, now, tz, week_start)
+    except (OverflowError, ValueError):
+        if increment is not None:
+            forward = increment.sign > 0
+        else:
+            forward = now.year > 5000
+        return END_OF_TIME if forward else START_OF_TIME
+
+
+def _evaluate(
+    name: str, increment: Increment | None, now: datetime, tz: tzinfo, week_start: int
+) -> datetime:
     local = now.astimezone(tz)
     if increment is not None:
         local = apply_increment(local, increment)
@@ -127,19 +169,32 @@ def evaluate_function(
     floor = local.replace(hour=0, minute=0, second=0, microsecond=0)
     start: datetime
     if name.endswith("Day"):
-        start, nxt = floor, floor + timedelta(days=1)
+        start = floor
     elif name.endswith("Week"):
         start = floor - timedelta(days=(floor.weekday() - week_start) % 7)
-        nxt = start + timedelta(days=7)
     elif name.endswith("Month"):
         start = floor.replace(day=1)
-        nxt = _add_months(start, 1)
     elif name.endswith("Year"):
         start = floor.replace(month=1, day=1)
-        nxt = start.replace(year=start.year + 1)
     else:
         raise ValueError(f"not a date function: {name}")
     # Re-attach the zone to the wall-clock values so DST shifts land on local midnight.
-    start = start.replace(tzinfo=None).replace(tzinfo=tz)
+    if name.startswith("start"):
+        return start.replace(tzinfo=None).replace(tzinfo=tz)
+    try:
+        nxt = _next_period(name, start)
+    except (OverflowError, ValueError):  # the period ends with the calendar
+        return END_OF_TIME
     nxt = nxt.replace(tzinfo=None).replace(tzinfo=tz)
-    return start if name.startswith("start") else nxt - timedelta(microseconds=1)
+    return nxt - timedelta(microseconds=1)
+
+
+def _next_period(name: str, start: datetime) -> datetime:
+    """The start of the period after the one starting at ``start`` (wall clock)."""
+    if name.endswith("Day"):
+        return start + timedelta(days=1)
+    if name.endswith("Week"):
+        return start + timedelta(days=7)
+    if name.endswith("Month"):
+        return _add_months(start, 1)
+    return start.replace(year=start.year + 1)

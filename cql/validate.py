@@ -171,10 +171,27 @@ def _check_clause(clause: Clause, text: str, lenient: bool) -> None:
             _check_literal(value, spec, clause, text, lenient)
 
 
+#: The largest content id and count: Confluence's ids are Java longs, and so are the
+#: index's. A longer number is a ``bad_value`` (or ``bad_arguments``), never a bare
+#: ``ValueError`` from ``int()`` (which refuses strings of over 4,300 digits).
+MAX_WHOLE_NUMBER = 2**63 - 1
+
+
 def _is_whole_number(raw: str) -> bool:
     """ASCII digits only: ``str.isdigit`` also accepts ``"²"`` and other digits that
     ``int()`` and the index cannot read as a content id or a count."""
     return raw.isascii() and raw.isdigit()
+
+
+def _fits(raw: str) -> bool:
+    """A whole number no larger than ``MAX_WHOLE_NUMBER`` (leading zeros allowed)."""
+    digits = raw.lstrip("0")
+    return len(digits) <= 19 and int(digits or "0") <= MAX_WHOLE_NUMBER
+
+
+def _short(raw: str) -> str:
+    """A value for a message: a 5,000-digit number is not repeated in full."""
+    return repr(raw) if len(raw) <= 40 else repr(raw[:30]) + f"... ({len(raw)} characters)"
 
 
 _OP_ORDER = [Op.EQ, Op.NE, Op.GT, Op.GE, Op.LT, Op.LE, Op.CONTAINS, Op.NOT_CONTAINS,
@@ -217,7 +234,12 @@ def _check_function(call: FunctionCall, spec: FieldSpec, clause: Clause, text: s
         if kind is Arg.INT:
             if not _is_whole_number(raw):
                 raise _err(ErrorCode.BAD_ARGUMENTS,
-                           f"{fn.signature}: {raw!r} is not a whole number", arg.span, text)
+                           f"{fn.signature}: {_short(raw)} is not a whole number", arg.span,
+                           text)
+            if not _fits(raw):
+                raise _err(ErrorCode.BAD_ARGUMENTS,
+                           f"{fn.signature}: {_short(raw)} is too large (at most "
+                           f"{MAX_WHOLE_NUMBER})", arg.span, text)
         else:
             quoted = isinstance(arg, String) and not arg.bare
             if not quoted and not lenient:
@@ -236,8 +258,12 @@ def _check_literal(value: String | Number | Date, spec: FieldSpec, clause: Claus
     kind = spec.kind
     if kind is Kind.CONTENT and not _is_whole_number(raw):
         raise _err(ErrorCode.BAD_VALUE,
-                   f"'{clause.field}' takes a content id (a number), not {raw!r}",
+                   f"'{clause.field}' takes a content id (a number), not {_short(raw)}",
                    value.span, text)
+    if kind is Kind.CONTENT and not _fits(raw):
+        raise _err(ErrorCode.BAD_VALUE,
+                   f"'{clause.field}' takes a content id, and content ids are at most "
+                   f"{MAX_WHOLE_NUMBER}; got {_short(raw)}", value.span, text)
     if kind is Kind.DATE:
         try:
             dates.parse_literal(raw)

@@ -340,7 +340,9 @@ class Compiler:
                 inc = dates.parse_increment(raw, lenient=True)
             moment = dates.evaluate_function(value.name, inc, self.context.now,
                                              self.context.zone, self.context.week_start)
-            t = epoch(moment)
+            # A saturated instant lies before (after) every item's date, not on its edge.
+            t = (epoch(moment) - 1 if moment == dates.START_OF_TIME else
+                 epoch(moment) + 1 if moment == dates.END_OF_TIME else epoch(moment))
             return t, t + 1
         raw = value.value if isinstance(value, String) else value.text  # type: ignore
         interval = dates.literal_interval(raw, self.context.zone)

@@ -142,7 +142,12 @@ def _instant(moment: datetime) -> datetime:
     Always UTC: Python compares two datetimes that share a tzinfo object by wall clock,
     ignoring offsets, so mixing zones without converting would be silently wrong.
     """
-    return moment.astimezone(UTC).replace(microsecond=0)
+    if moment == dates.END_OF_TIME:
+        return dates.END_OF_TIME  # "after every item": kept past the last whole second
+    try:
+        return moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:  # a bound past the calendar's edge, in a zone that pushes it out
+        return dates.END_OF_TIME if moment.year > 5000 else dates.START_OF_TIME
 
 
 def _fold(values: Iterable[str]) -> frozenset[str]:
@@ -779,9 +784,16 @@ def _date_predicate(name: str, op: Op, value: _Resolved) -> Callable[[_Entity], 
         assert isinstance(value, datetime)
         instant = value
         compare = _COMPARE[op]
+        if instant in (dates.START_OF_TIME, dates.END_OF_TIME):
+            # A saturated instant lies before (or after) every item's date.
+            before_all = instant == dates.START_OF_TIME
+            outcome = op in ((Op.GT, Op.GE, Op.NE) if before_all else (Op.LT, Op.LE, Op.NE))
 
-        def test(t: datetime) -> bool:
-            return compare(t, instant)
+            def test(t: datetime) -> bool:
+                return outcome
+        else:
+            def test(t: datetime) -> bool:
+                return compare(t, instant)
 
     def predicate(e: _Entity) -> bool:
         moment = getattr(e, name)

@@ -23,6 +23,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from index.site.models import (
     CONTAINED_TYPES,
+    MAX_NESTING,
     TREE_TYPES,
     ContentItem,
     ContentLine,
@@ -97,7 +98,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = repr(value) if not isinstance(value, str) else repr(value[:60])
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -319,6 +320,10 @@ def _parse_line(name: str, number: int, raw: bytes, rejects: list[Reject]) -> di
     except _DuplicateKey as exc:
         rejects.append(Reject(name, number, f"duplicate key {exc.args[0]!r} in the line"))
         return None
+    except RecursionError:
+        rejects.append(Reject(name, number, f"JSON nested too deeply (at most {MAX_NESTING} "
+                              "levels)"))
+        return None
     if not isinstance(obj, dict):
         kind = type(obj).__name__.replace("dict", "object").replace("list", "array")
         rejects.append(Reject(name, number, f"expected a JSON object, got {kind}"))
@@ -327,8 +332,14 @@ def _parse_line(name: str, number: int, raw: bytes, rejects: list[Reject]) -> di
 
 
 def _id_prefix(obj: Mapping[str, Any], key: str) -> str:
+    """``id 12: `` to start a reject; an id that is long or not printable is quoted and
+    shortened so the reject stays one readable line."""
     value = obj.get(key)
-    return f"{key} {value}: " if isinstance(value, str) and value else ""
+    if not isinstance(value, str) or not value:
+        return ""
+    if value.isprintable() and len(value) <= 40:
+        return f"{key} {value}: "
+    return f"{key} {_short(value)}: "
 
 
 def _load_records(
@@ -373,6 +384,8 @@ def _load_extra(path: Path, rejects: list[Reject]) -> tuple[bool, Any]:
         rejects.append(
             Reject(path.name, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
         )
+    except RecursionError:
+        rejects.append(Reject(path.name, 1, "JSON nested too deeply"))
     return False, None
 
 

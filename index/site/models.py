@@ -15,6 +15,7 @@ an item that changed after derivation would silently disagree with its ancestors
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -41,10 +42,14 @@ CONTAINED_TYPES: frozenset[str] = frozenset({"comment", "attachment"})
 
 # Content ids are positive decimal integers without leading zeros, so that "0123" cannot be
 # a different item from the "123" a CQL query names.
+# (pydantic checks ``pattern`` with Rust's regex, where ``$`` is the end of the text; Python
+# code uses ``_ID_RE.fullmatch``: Python's ``$`` also matches before a trailing newline.)
 _ID_PATTERN = r"^[1-9][0-9]*$"
+_ID_RE = re.compile(r"[1-9][0-9]*")
 # Space keys: alphanumeric; personal space keys are "~" followed by a user name or account
 # id (which may contain ":" and "-", e.g. "~712020:4a5b...").
-_SPACE_KEY_RE = re.compile(r"^(?:[A-Za-z0-9]+|~[A-Za-z0-9][A-Za-z0-9_.:-]*)$")
+# Keys must match exactly: ``$`` would let a trailing newline through, hence ``fullmatch``.
+_SPACE_KEY_RE = re.compile(r"[A-Za-z0-9]+|~[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _WS_RE = re.compile(r"\s")
 
 
@@ -76,10 +81,93 @@ def _check_nonblank(values: list[str], what: str) -> list[str]:
     return _dedupe(values)
 
 
+#: How deeply a line's JSON may nest (objects and arrays, the line itself is level 1).
+#: Deeper values cannot be stored (the index serialises content properties, and Python's
+#: serialisers stop far below the thousands of levels JSON allows); no real export nests
+#: anywhere near this.
+MAX_NESTING = 100
+#: Content ids are 64-bit integers in the index (Confluence's ids are Java longs).
+MAX_CONTENT_ID = 2**63 - 1
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def storable_problem(data: Any) -> str | None:
+    """Why a line's raw JSON cannot be indexed whatever its fields say, or None.
+
+    Two things no field check catches: a lone surrogate (JSON's ``"\\ud800"`` escape
+    decodes to a string that has no UTF-8 form, so writing it to the index fails) in any
+    key or value, and nesting deeper than ``MAX_NESTING``. The walk is iterative, so a
+    line nested thousands deep is reported, not a ``RecursionError``.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if len(where) > 60:
+            where = where[:57] + "..."
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                return f"{where or 'the line'}: a string holds a lone surrogate (an unpaired " \
+                       "\\uD800-\\uDFFF escape), which is not valid Unicode"
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_NESTING:
+            return f"{where or 'the line'}: nested deeper than {MAX_NESTING} levels"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                step = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and _has_lone_surrogate(key):
+                    return f"{where or 'the line'}: a key holds a lone surrogate (an " \
+                           "unpaired \\uD800-\\uDFFF escape), which is not valid Unicode"
+                stack.append((item, step, depth + 1))
+        else:
+            stack.extend((item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value))
+    return None
+
+
+def _id_fits(value: str | None) -> str | None:
+    """Ids already match ``_ID_PATTERN``; refuse those the index cannot hold."""
+    if value is not None and (len(value) > 19 or int(value) > MAX_CONTENT_ID):
+        raise ValueError(f"content ids are at most {MAX_CONTENT_ID} (a 64-bit integer)")
+    return value
+
+
+def _in_calendar(value: datetime | None) -> datetime | None:
+    """Refuse a date whose offset moves it outside the years 1 to 9999 in UTC: Python
+    cannot convert it, so every search showing the item would fail."""
+    if value is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the date is outside the years 1 to 9999 once its UTC offset is "
+                             "applied") from None
+    return value
+
+
 class _Strict(BaseModel):
-    """Shared configuration: unknown keys are errors and validated objects are immutable."""
+    """Shared configuration: unknown keys are errors and validated objects are immutable.
+
+    Every line is first checked for what cannot be stored at all (``storable_problem``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = storable_problem(data)
+        if problem is not None:
+            raise ValueError(problem)
+        return data
 
 
 class Space(_Strict):
@@ -95,7 +183,7 @@ class Space(_Strict):
     @field_validator("key")
     @classmethod
     def _key_shape(cls, key: str) -> str:
-        if not _SPACE_KEY_RE.match(key):
+        if not _SPACE_KEY_RE.fullmatch(key):
             raise ValueError(
                 "space key must be alphanumeric, or '~' followed by a user name for a "
                 f"personal space: {key!r}"
@@ -130,8 +218,9 @@ class User(_Strict):
     @classmethod
     def _content_ids(cls, ids: list[str]) -> list[str]:
         for value in ids:
-            if not re.match(_ID_PATTERN, value):
+            if not _ID_RE.fullmatch(value):
                 raise ValueError(f"content ids are numeric strings: {value!r}")
+            _id_fits(value)
         return _dedupe(ids)
 
     @field_validator("favourite_spaces", "recently_viewed_spaces")
@@ -171,6 +260,16 @@ class ContentLine(_Strict):
         if value is not None and not isinstance(value, str):
             raise ValueError("expected an ISO-8601 date-time string with a UTC offset")
         return value
+
+    @field_validator("id", "parent_id", "container_id")
+    @classmethod
+    def _ids_fit(cls, value: str | None) -> str | None:
+        return _id_fits(value)
+
+    @field_validator("created", "lastmodified")
+    @classmethod
+    def _dates_in_calendar(cls, value: datetime | None) -> datetime | None:
+        return _in_calendar(value)
 
     @field_validator("labels")
     @classmethod
