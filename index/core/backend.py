@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
@@ -405,12 +404,6 @@ def _has_sequence(positions: list[list[int]]) -> bool:
 
 def stored_doc(item_json: dict[str, Any]) -> str:
     return json.dumps(item_json, separators=(",", ":"), ensure_ascii=False)
-
-
-def wildcard_regex(pattern: str) -> re.Pattern[str]:
-    """``win*`` -> a regex over whole terms (``*`` any run, ``?`` one character)."""
-    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile("".join(parts), re.S)
 
 
 __all__ = ["IndexStore", "Snapshot", "TEXT_FIELDS", "analyze", "build_schema"]

@@ -34,9 +34,9 @@ from cql.ast import (
 )
 from cql.errors import CqlError, ErrorCode
 from cql.fields import PROPERTY_PREFIX, property_parts
-from index.core import docsets
+from index.core import docsets, patterns
 from index.core.analysis import analyze, stem, words
-from index.core.backend import TEXT_FIELDS, Snapshot, wildcard_regex
+from index.core.backend import TEXT_FIELDS, Snapshot
 from index.core.columns import SortedColumn
 from index.core.context import SearchContext
 from index.core.docsets import DocSet
@@ -78,19 +78,15 @@ def epoch(moment: datetime) -> int:
     return int(moment.timestamp() // 1)
 
 
-def levenshtein_within(a: str, b: str, limit: int) -> bool:
-    """True when the Levenshtein distance of ``a`` and ``b`` is at most ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        if min(cur) > limit:
-            return False
-        prev = cur
-    return prev[-1] <= limit
+#: True when the Levenshtein distance of two words is at most a limit (linear time).
+levenshtein_within = patterns.within_distance
+
+
+def _bounded(found: set[str], term: str) -> set[str]:
+    """An expansion, or ``ExpansionTooLarge`` when it stands for too many words."""
+    if len(found) > patterns.MAX_EXPANSION:
+        raise patterns.ExpansionTooLarge(term, patterns.MAX_EXPANSION)
+    return found
 
 
 @dataclass
@@ -433,6 +429,14 @@ class Compiler:
     # --- text ----------------------------------------------------------------------------
 
     def contains(self, clause: Clause, name: str, scoring: bool) -> DocSet:
+        try:
+            return self._contains(clause, name, scoring)
+        except patterns.ExpansionTooLarge as error:
+            span = getattr(clause.value, "span", clause.span)
+            raise CqlError(ErrorCode.TOO_LARGE, str(error), "", span.start, span.end
+                           ) from None
+
+    def _contains(self, clause: Clause, name: str, scoring: bool) -> DocSet:
         raw = self.values(clause)[0]
         pruned = prune(textsearch.parse_text(raw))
         if pruned is None:
@@ -478,14 +482,14 @@ class Compiler:
         if isinstance(tree, textsearch.Term | textsearch.Phrase):
             return snap.phrase_docs(fields, analyze(tree.text))
         if isinstance(tree, textsearch.Wildcard):
-            rx = wildcard_regex(tree.pattern)
-            return snap.terms_in(fields, snap.expand(fields, lambda w: rx.fullmatch(w),
-                                                     key=("wildcard", tree.pattern)))
+            found = snap.expand(fields, patterns.wildcard_matcher(tree.pattern),
+                                key=("wildcard", tree.pattern))
+            return snap.terms_in(fields, _bounded(found, tree.pattern))
         if isinstance(tree, textsearch.Fuzzy):
             word = tree.text.lower()
-            return snap.terms_in(fields, snap.expand(
-                fields, lambda w: levenshtein_within(word, w, FUZZY_DISTANCE),
-                key=("fuzzy", word)))
+            found = snap.expand(fields, lambda w: levenshtein_within(word, w, FUZZY_DISTANCE),
+                                key=("fuzzy", word))
+            return snap.terms_in(fields, _bounded(found, f"{tree.text}~"))
         if isinstance(tree, textsearch.Any):
             out = docsets.EMPTY
             for part in tree.parts:
@@ -557,8 +561,8 @@ def matches_tokens(tree: textsearch.TextQuery, tokens: list[str]) -> bool:
         n = len(want)
         return n > 0 and any(tokens[i:i + n] == want for i in range(len(tokens) - n + 1))
     if isinstance(tree, textsearch.Wildcard):
-        rx = wildcard_regex(tree.pattern)
-        return any(rx.fullmatch(t) for t in tokens)
+        match = patterns.wildcard_matcher(tree.pattern)
+        return any(match(t) for t in tokens)
     if isinstance(tree, textsearch.Fuzzy):
         word = tree.text.lower()
         return any(levenshtein_within(word, t, FUZZY_DISTANCE) for t in tokens)
