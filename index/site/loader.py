@@ -66,6 +66,8 @@ class Reject:
     message: str
 
     def __str__(self) -> str:
+        if self.line == 0:  # about the whole file (or an item not from a file)
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
 
 
@@ -291,14 +293,37 @@ def _read_jsonl(path: Path, rejects: list[Reject]) -> Iterator[tuple[int, dict[s
     Lines are read one at a time (a 100,000-item export is over 100 MB) and as bytes, so
     that one line of bad UTF-8 is one reject rather than an unreadable file.
     """
-    if not path.is_file():
+    problem = _not_a_file(path)
+    if problem is not None:
+        if problem:
+            rejects.append(Reject(path.name, 0, problem))
         return
     name = path.name
-    with path.open("rb") as stream:
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        rejects.append(Reject(name, 0, f"cannot be read ({exc.strerror or exc})"))
+        return
+    with stream:
         for number, raw in enumerate(stream, start=1):
             obj = _parse_line(name, number, raw, rejects)
             if obj is not None:
                 yield number, obj
+
+
+def _not_a_file(path: Path) -> str | None:
+    """``None`` for a regular file, ``""`` for a missing one (a site may leave a file out),
+    else why the path cannot be read as a file. A directory or a dangling symlink named
+    ``policies.json`` is not "no policies": it is an error, like a malformed file."""
+    if path.is_file():
+        return None
+    if path.is_symlink() and not path.exists():
+        return f"is a dangling symbolic link (to {str(path.readlink())!r}), not a file"
+    if not path.exists():
+        return ""
+    if path.is_dir():
+        return "is a directory, not a file"
+    return "is not a regular file"
 
 
 def _parse_line(name: str, number: int, raw: bytes, rejects: list[Reject]) -> dict[str, Any] | None:
@@ -374,7 +399,16 @@ def _load_records(
 
 
 def _load_extra(path: Path, rejects: list[Reject]) -> tuple[bool, Any]:
-    data = path.read_bytes()
+    problem = _not_a_file(path)
+    if problem is not None:
+        if problem:
+            rejects.append(Reject(path.name, 0, problem))
+        return False, None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        rejects.append(Reject(path.name, 0, f"cannot be read ({exc.strerror or exc})"))
+        return False, None
     try:
         return True, json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -439,11 +473,9 @@ def load_site(site_dir: str | Path) -> Site:
     rejects.extend(tree_rejects)
 
     for name in EXTRA_FILES:
-        path = root / name
-        if path.is_file():
-            ok, value = _load_extra(path, rejects)
-            if ok:
-                site.extras[name] = value
+        ok, value = _load_extra(root / name, rejects)
+        if ok:
+            site.extras[name] = value
 
     rejects.sort(key=lambda r: (_FILE_ORDER.get(r.file, len(_FILE_ORDER)), r.file, r.line))
     site.rejects = rejects
