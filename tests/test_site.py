@@ -316,7 +316,8 @@ def test_invalid_utf8_bom_crlf_and_blank_lines(tmp_path: Path):
     other = json.dumps(_line(id="2", title="Ünïcode")).encode()
     data = b"\xef\xbb\xbf" + good + b"\r\n\r\n" + b'{"id": "\xff"}\r\n' + other + b"\n"
     site = load_site(_write_site(tmp_path / "s", data))
-    assert [str(r) for r in site.rejects] == ["content.jsonl:3: not valid UTF-8 (byte 9)"]
+    assert [str(r) for r in site.rejects] == [
+        "content.jsonl:3: not valid UTF-8 at column 9 (byte 0xff)"]
     assert list(site.content) == ["1", "2"]
     assert site.content["2"].title == "Ünïcode"
 

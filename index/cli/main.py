@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from index.cli.textio import safe_output
+
+    safe_output()  # no UnicodeEncodeError whatever the locale
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

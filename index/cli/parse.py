@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from enum import Enum
 from typing import Any
 
 import cql
+from index.cli.textio import BadLine, check_argument, stdin_lines
 
 
 def ast_to_json(node: Any) -> Any:
@@ -33,14 +34,13 @@ def ast_to_json(node: Any) -> Any:
     return node
 
 
-def _queries(args: argparse.Namespace) -> Iterator[str]:
+def _queries(args: argparse.Namespace) -> Iterator[str | BadLine]:
     if args.queries:
-        yield from args.queries
+        for number, text in enumerate(args.queries, start=1):
+            yield check_argument(text, f"<argument {number}>") or text
         return
-    lines: Iterable[str] = sys.stdin
-    for line in lines:
-        text = line.rstrip("\n").rstrip("\r")
-        if text.strip():
+    for text in stdin_lines():  # bytes decoded as UTF-8 whatever the locale
+        if isinstance(text, BadLine) or text.strip():
             yield text
 
 
@@ -49,6 +49,15 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     failed = 0
     for text in _queries(args):
+        if isinstance(text, BadLine):
+            failed += 1
+            if args.json:
+                out.write(json.dumps({"cql": None, "ok": False, "error": {
+                    "code": "bad_encoding", "message": str(text), "line": text.line,
+                    "column": text.column}}) + "\n")
+            else:
+                out.write(f"error: {text}\n")
+            continue
         try:
             query = cql.normalize(cql.parse(text, dialect=dialect))
         except cql.CqlError as err:

@@ -102,8 +102,13 @@ def make_context(args: argparse.Namespace) -> Any:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    from index.cli.textio import check_argument
     from index.engine import Engine
 
+    bad = check_argument(args.query, "<query>")
+    if bad is not None:
+        print(f"error: {bad}", file=sys.stderr)
+        return 1
     try:
         engine = Engine.open(args.index or fixture_index())
         page = engine.search(

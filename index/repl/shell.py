@@ -91,7 +91,12 @@ def run(args: argparse.Namespace) -> int:
         return usage(error_text(err))
     if interactive:
         return _interactive(session)
-    for line in sys.stdin:
+    from index.cli.textio import BadLine, stdin_lines
+
+    for line in stdin_lines():  # bytes decoded as UTF-8 whatever the locale
+        if isinstance(line, BadLine):
+            print(f"error: {line}", flush=True)
+            continue
         session.handle(line)
         if not session.running:
             break

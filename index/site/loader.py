@@ -326,6 +326,12 @@ def _not_a_file(path: Path) -> str | None:
     return "is not a regular file"
 
 
+def _not_utf8(line: bytes, at: int) -> str:
+    """Where a line stops being UTF-8: the column (in characters, 1-based) and the byte."""
+    column = len(line[:at].decode("utf-8", errors="replace")) + 1
+    return f"not valid UTF-8 at column {column} (byte 0x{line[at]:02x})"
+
+
 def _parse_line(name: str, number: int, raw: bytes, rejects: list[Reject]) -> dict[str, Any] | None:
     """The JSON object of one line, or None (after recording a reject unless it is blank)."""
     if number == 1 and raw.startswith(codecs.BOM_UTF8):
@@ -335,7 +341,7 @@ def _parse_line(name: str, number: int, raw: bytes, rejects: list[Reject]) -> di
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        rejects.append(Reject(name, number, f"not valid UTF-8 (byte {exc.start + 1})"))
+        rejects.append(Reject(name, number, _not_utf8(raw, exc.start)))
         return None
     try:
         obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
@@ -413,7 +419,8 @@ def _load_extra(path: Path, rejects: list[Reject]) -> tuple[bool, Any]:
         return True, json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        rejects.append(Reject(path.name, line, f"not valid UTF-8 (byte {exc.start + 1})"))
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        rejects.append(Reject(path.name, line, _not_utf8(data[start:], exc.start - start)))
     except json.JSONDecodeError as exc:
         rejects.append(
             Reject(path.name, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
