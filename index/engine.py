@@ -93,6 +93,8 @@ class BuildReport(BaseModel):
     rejected: int
     rejects: list[str]
     seconds: float
+    #: Not errors: policies naming apps not installed or spaces not in the site.
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Engine:
@@ -150,7 +152,8 @@ class Engine:
         engine = cls(target)
         engine.last_build = BuildReport(
             items=items, spaces=len(site.spaces), rejected=len(site.rejects),
-            rejects=[str(r) for r in site.rejects], seconds=time.perf_counter() - started)
+            rejects=[str(r) for r in site.rejects], seconds=time.perf_counter() - started,
+            warnings=engine.policy_layer().warnings())
         return engine
 
     @classmethod

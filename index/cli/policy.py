@@ -142,9 +142,16 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 # --- list / show ---------------------------------------------------------------------------
 
 
+def _warn(layer: Any, policy_id: str | None = None) -> None:
+    """Policies naming apps not installed or spaces not in the index (they still apply)."""
+    for line in layer.warnings(policy_id):
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def run_list(args: argparse.Namespace) -> int:
     engine = _open_engine(args, changing=False)
     store = engine.policy_layer().store
+    _warn(engine.policy_layer())
     policies = store.list()
     if args.json:
         print(json.dumps({"version": store.version,
@@ -167,6 +174,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     engine = _open_engine(args, changing=False)
     policy = engine.policy_layer().store.get(args.policy_id)
+    _warn(engine.policy_layer(), policy.id)
     effects = _effects(engine, policy)
     if args.json:
         print(json.dumps({"policy": _policy_json(policy), **effects}, ensure_ascii=False,

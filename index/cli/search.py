@@ -50,6 +50,8 @@ def run_index(args: argparse.Namespace) -> int:
     assert report is not None
     for line in report.rejects:
         print(f"rejected: {line}", file=sys.stderr)
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     rate = report.items / report.seconds if report.seconds else 0.0
     print(f"indexed {report.items} items and {report.spaces} spaces into {args.out} "
           f"in {report.seconds:.1f} s ({rate:,.0f} items/s); {report.rejected} lines rejected")

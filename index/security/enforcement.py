@@ -42,6 +42,7 @@ from index.security.policy import (
     parse_grants,
     parse_policies,
     parse_site_info,
+    reference_warnings,
 )
 from index.site.models import Space
 
@@ -166,6 +167,12 @@ class PolicyLayer:
             hidden_spaces=self.hidden_for_app(caller.app_id),
             hidden_types=hidden_types_for_scopes(caller) if strict_scopes else frozenset(),
         )
+
+    def warnings(self, policy_id: str | None = None) -> list[str]:
+        """Policies (or one policy) naming apps not installed or spaces not in the index."""
+        store = self._fresh()
+        policies = [p for p in store.list() if policy_id is None or p.id == policy_id]
+        return reference_warnings(policies, store.apps, self._space_keys())
 
     # --- changes and their events ------------------------------------------------------------
 

@@ -350,6 +350,36 @@ def parse_site_info(raw: Any, source: str = "site.json") -> SiteInfo:
     return _validate(SiteInfo, raw, source, "invalid_site")
 
 
+# --- warnings ----------------------------------------------------------------------------
+
+
+def reference_warnings(
+    policies: Iterable[Policy], apps: Iterable[App], space_keys: Iterable[str]
+) -> list[str]:
+    """Policies naming apps that are not installed or spaces the index does not hold.
+
+    Not errors: a policy may be written before the app is installed or the space created,
+    and it applies as written (a blocklisted app is blocked once installed). But a typo in
+    an app id or a space key silently protects nothing, so it is worth a warning at build
+    time and in ``cql policy list``/``show``.
+    """
+    installed = {app.app_id for app in apps}
+    spaces = {key.casefold() for key in space_keys}
+    out: list[str] = []
+    for policy in policies:
+        label = f"policy {policy.id} ({policy.name})"
+        rule = policy.rules.app_access
+        for app_id in rule.apps if rule is not None else ():
+            if app_id not in installed:
+                out.append(f"{label}: app {app_id!r} is not installed (the rule still names "
+                           "it and applies once it is)")
+        for key in policy.coverage.spaces:
+            if key.casefold() not in spaces:
+                out.append(f"{label}: space {key!r} does not exist in this index (the policy "
+                           "still covers it if it is added)")
+    return out
+
+
 # --- decisions ---------------------------------------------------------------------------
 
 
