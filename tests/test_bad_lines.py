@@ -136,3 +136,17 @@ def test_dates_at_the_calendar_edges(engine: Engine, reference: ReferenceEvaluat
     want = sorted(reference.search(cql.parse(case["cql"], dialect=dialect), account_id=None,
                                    context=context))
     assert got == want
+
+
+def test_the_repl_explains_bounds_past_the_calendar() -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = HERE.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "index.cli", "repl"], cwd=root, capture_output=True, text=True,
+        input=':explain created <= "9999-12-31"\n:explain created < now("+10000y")\n',
+        env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    assert done.returncode == 0 and "error" not in done.stdout + done.stderr, done.stdout
+    assert done.stdout.count("(after 9999-12-31)") == 2

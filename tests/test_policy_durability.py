@@ -211,3 +211,26 @@ def test_the_cli_retry_reports_the_completed_change(template: Path, tmp_path: Pa
     assert "completed an interrupted policy change" in done.stderr
     assert "already active" in done.stdout
     assert len(log_lines(index_dir)) > 1
+
+
+def test_a_reader_that_cannot_complete_a_pending_change_still_opens(
+        template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only consumer (or a full disk) must not stop the index from being served."""
+    index_dir = copy(template, tmp_path / "reader")
+    layer = layer_of(index_dir)
+    original = EventLog._open_for_append
+    with monkeypatch.context() as patch:
+        patch.setattr(EventLog, "_open_for_append", lambda self: FullDisk(original(self), 0))
+        with pytest.raises(EngineError):
+            layer.change("activate", "p2")
+    import index.security.journal as journal
+
+    def cannot_lock(self: Any) -> Any:
+        raise EngineError("io", "cannot open the policy change lock: Read-only file system")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(journal.PolicyJournal, "locked", cannot_lock)
+        reader = Engine.open(index_dir).policy_layer()
+        assert reader.recovered == [] and reader.store.get("p2").active  # the store as is
+    assert (index_dir / JOURNAL_FILE).exists()
+    assert layer_of(index_dir).recovered  # a writer completes it

@@ -362,7 +362,10 @@ class Compiler:
         zone = self.context.zone
 
         def at(t: int) -> str:
-            return datetime.fromtimestamp(t, UTC).astimezone(zone).isoformat()
+            try:
+                return datetime.fromtimestamp(t, UTC).astimezone(zone).isoformat()
+            except (OverflowError, ValueError, OSError):  # a bound saturated past the calendar
+                return "(after 9999-12-31)" if t > 0 else "(before 0001-01-01)"
 
         bounds = {Op.EQ: f"{at(lo)} <= {name} < {at(hi)}", Op.GT: f"{name} >= {at(hi)}",
                   Op.GE: f"{name} >= {at(lo)}", Op.LT: f"{name} < {at(lo)}",

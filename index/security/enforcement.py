@@ -114,7 +114,13 @@ class PolicyLayer:
         self.last_records: list[Any] = []
         #: Changes an interrupted process had left pending, completed by this layer.
         self.recovered: list[Outcome] = []
-        self.recover()
+        try:
+            self.recover()
+        except EngineError as error:
+            if error.code != "io":
+                raise
+            # A reader that cannot write here (read-only directory, full disk) still
+            # serves the store as it is; the next writer completes the change.
 
     # --- masks -----------------------------------------------------------------------------
 
