@@ -107,34 +107,61 @@ def wildcard_matcher(pattern: str) -> Callable[[str], bool]:
     return match
 
 
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, by binary search over C-speed slice comparisons."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def within_distance(a: str, b: str, limit: int) -> bool:
     """True when the Levenshtein distance of ``a`` and ``b`` is at most ``limit``.
 
-    Only cells within ``limit`` of the diagonal can stay within ``limit``, so only they are
-    computed: linear in the words' length.
+    A common prefix and suffix never change the distance, so they are cut off first; of
+    the table for the rest, only the cells within ``limit`` of the diagonal can stay within
+    ``limit``, so only that band is computed (``band[k]`` is column ``i + k - limit``):
+    linear in the words' length.
     """
     if abs(len(a) - len(b)) > limit:
         return False
     if a == b:
         return True
+    cut = _common_prefix(a, b)
+    a, b = a[cut:], b[cut:]
+    cut = _common_prefix(a[::-1], b[::-1])
+    if cut:
+        a, b = a[:-cut], b[:-cut]
+    n, m = len(a), len(b)
+    if not n or not m:
+        return max(n, m) <= limit
     big = limit + 1
-    width = len(b)
-    previous = {j: j for j in range(min(width, limit) + 1)}
-    for i in range(1, len(a) + 1):
-        current: dict[int, int] = {}
-        low, high = max(0, i - limit), min(width, i + limit)
+    width = 2 * limit + 1
+    previous = [k - limit if 0 <= k - limit <= m else big for k in range(width)]
+    for i in range(1, n + 1):
+        current = [big] * width
+        char = a[i - 1]
         best = big
-        for j in range(low, high + 1):
+        for k in range(width):
+            j = i + k - limit
+            if j < 0 or j > m:
+                continue
             if j == 0:
                 value = i
             else:
-                value = min(previous.get(j, big) + 1, current.get(j - 1, big) + 1,
-                            previous.get(j - 1, big) + (a[i - 1] != b[j - 1]))
-            if value > big:
-                value = big
-            current[j] = value
-            best = min(best, value)
+                value = previous[k] + (char != b[j - 1])  # substitute (or match)
+                if k + 1 < width and previous[k + 1] + 1 < value:
+                    value = previous[k + 1] + 1  # delete from a
+                if k and current[k - 1] + 1 < value:
+                    value = current[k - 1] + 1  # insert into a
+            current[k] = min(value, big)
+            best = min(best, current[k])
         if best > limit:
             return False
         previous = current
-    return previous.get(width, big) <= limit
+    k = m - n + limit
+    return 0 <= k < width and previous[k] <= limit
