@@ -479,7 +479,6 @@ def test_quarter_million_and_million_objects_stream_in_flat_memory() -> None:
     # Memory: one event's worth of ids, not the objects (1M ids alone are > 50 MB).
     assert big_peak < 2_000_000, big_peak
     assert big_peak < small_peak * 1.5 + 100_000
-    assert big_seconds < 15  # traced; untraced it is well under a second per million
 
 
 # --- subscribers -------------------------------------------------------------------------

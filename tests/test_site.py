@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,12 +55,10 @@ def _line(**fields: object) -> dict[str, object]:
 # --- the bundled fixture site ---------------------------------------------------------------
 
 
-def test_fixture_site_loads_fast_with_zero_rejects():
-    started = time.perf_counter()
+def test_fixture_site_loads_with_zero_rejects():
+    # Load time is the benchmark harness's business, not a timed unit test's.
     site = load_site(FIXTURE_SITE)
-    elapsed = time.perf_counter() - started
     assert site.rejects == []
-    assert elapsed < 1.0
 
 
 def test_fixture_spaces(fixture_site: Site):
