@@ -47,6 +47,12 @@ def _bench_commands(sub: argparse._SubParsersAction) -> None:
     cli_bench.add_commands(sub)
 
 
+def _serve_commands(sub: argparse._SubParsersAction) -> None:
+    from index.serve import cli as serve_cli
+
+    serve_cli.add_commands(sub)
+
+
 def _repl_command(sub: argparse._SubParsersAction) -> None:
     from index.repl import shell as repl
 
@@ -59,6 +65,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _policy_commands,
     _bench_commands,
     _repl_command,
+    _serve_commands,
 ]
 
 

@@ -120,6 +120,15 @@ class App(_Model):
     kind: AppKind
     name: _NonBlank
     eligible_for_blocking: StrictBool = True
+    #: Where ``cql serve`` POSTs this app's policy events (CloudEvents); None: not delivered.
+    webhook_url: _NonBlank | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_webhook(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError(f"webhook_url must be an http(s) URL, got {url!r}")
+        return url
 
 
 class AppAccessRule(_Model):
@@ -611,7 +620,7 @@ class _StoreState:
             "format": _STORE_FORMAT,
             "version": self.version,
             "site": self.site.model_dump(mode="json") if self.site is not None else None,
-            "apps": [app.model_dump(mode="json") for app in self.apps],
+            "apps": [app.model_dump(mode="json", exclude_none=True) for app in self.apps],
             "grants": [grant.model_dump(mode="json") for grant in self.grants],
             "policies": [
                 policy.model_dump(mode="json", exclude_none=True) for policy in self.policies

@@ -1,0 +1,117 @@
+"""Every content read, through ``Engine.search`` with the caller of the request.
+
+Nothing here reads the index around the engine's mask: an item is looked up by running
+``id = N`` (or ``parent = N``, ``space = K and type = page``, ...) as CQL for the caller, and
+only the ids the search returned are then read from the snapshot to render their fields.
+So an item a policy blocks or a scope hides is missing from every read, list and count in
+exactly the way it is missing from a search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cql
+from index.core.context import SearchContext
+from index.core.documents import load_doc
+from index.engine import Engine, SearchPage
+from index.errors import EngineError
+from index.serve.errors import SCOPE_MESSAGE, ApiError, bad_request, not_found
+
+ALL_STATUSES = ("current", "draft", "archived", "trashed")
+
+
+def quote(value: str) -> str:
+    """A CQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def space_id(key: str) -> str:
+    """A stable numeric v2 id for a space key (the site format has no space ids)."""
+    return str(int(hashlib.sha256(key.casefold().encode()).hexdigest()[:12], 16))
+
+
+def engine_error(err: EngineError) -> ApiError:
+    """An engine refusal as an HTTP error (scope problems are the gateway's 401)."""
+    if err.code == "scope":
+        return ApiError(401, SCOPE_MESSAGE, "UNAUTHORIZED")
+    if err.code in ("no_grant", "permission"):
+        return ApiError(403, err.message, "FORBIDDEN")
+    return bad_request(err.message, code=err.code)
+
+
+def cql_error(err: cql.CqlError) -> ApiError:
+    info = err.to_dict()
+    return ApiError(400, f"Could not parse cql : {err.query}: {str(err).splitlines()[0]}",
+                    "INVALID_CQL", {"cqlError": info})
+
+
+@dataclass
+class Found:
+    page: SearchPage
+    docs: list[dict[str, Any]]
+
+
+class Reader:
+    """Masked reads for one engine."""
+
+    def __init__(self, engine: Engine, strict_scopes: bool = False) -> None:
+        self.engine = engine
+        self.strict_scopes = strict_scopes
+
+    def search(self, text: str, caller: Any, *, context: SearchContext | None = None,
+               start: int = 0, limit: int = 25, cursor: str | None = None,
+               excerpt: str = "none") -> SearchPage:
+        try:
+            return self.engine.search(text, caller=caller, context=context, start=start,
+                                      limit=limit, cursor=cursor, excerpt=excerpt,
+                                      strict_scopes=self.strict_scopes)
+        except cql.CqlError as err:
+            raise cql_error(err) from None
+        except EngineError as err:
+            raise engine_error(err) from None
+
+    def find(self, text: str, caller: Any, *, statuses: Sequence[str] = ("current",),
+             start: int = 0, limit: int = 25, cursor: str | None = None) -> Found:
+        """One page of the items ``text`` matches for ``caller``, with their stored fields."""
+        context = SearchContext(content_statuses=tuple(statuses), include_archived_spaces=True)
+        page = self.search(text, caller, context=context, start=start, limit=limit,
+                           cursor=cursor)
+        return Found(page, self.stored(r.id for r in page.results))
+
+    def stored(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Stored fields of ids a masked search just returned (never of other ids)."""
+        snap = self.engine.store.snapshot()
+        out = []
+        for item_id in ids:
+            num = snap.docnum_by_id.get(item_id)
+            if num is not None:
+                out.append(load_doc(snap.stored(num)))
+        return out
+
+    def get(self, caller: Any, item_id: str, types: Iterable[str] | None = None,
+            statuses: Sequence[str] = ALL_STATUSES) -> dict[str, Any]:
+        """The item ``item_id`` if ``caller`` may see it (and it has one of ``types``),
+        else the same 404 as for an id that does not exist."""
+        if not item_id.isdigit() or len(item_id) > 18:
+            raise not_found(item_id)
+        text = f"id = {item_id}"
+        if types is not None:
+            text += f" and type in ({', '.join(types)})"
+        found = self.find(text, caller, statuses=statuses, limit=1)
+        if not found.docs:
+            raise not_found(item_id)
+        return found.docs[0]
+
+    def visible(self, caller: Any, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Those of ``ids`` the caller may see, in the order given (for ancestors)."""
+        wanted = [i for i in ids if i.isdigit()]
+        if not wanted:
+            return []
+        found = self.find(f"id in ({', '.join(wanted)})", caller, statuses=ALL_STATUSES,
+                          limit=len(wanted))
+        by_id = {d["id"]: d for d in found.docs}
+        return [by_id[i] for i in wanted if i in by_id]

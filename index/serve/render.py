@@ -1,0 +1,165 @@
+"""Stored items as Confluence's JSON objects: v1 ``Content``/``Space`` and v2 items.
+
+Rendering is pure: it receives items the caller may see (``access.Reader``) and the links
+base, and never looks anything up in the index itself. Expansions that need other items
+(ancestors, children, container) are resolved by the routes through the reader and passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote as url_quote
+
+from index.core.documents import url_of
+from index.engine import _cloud_time
+from index.serve.access import space_id
+
+#: v1 expansions the server implements; everything else stays in ``_expandable``.
+V1_EXPANDABLE = ("body", "version", "space", "ancestors", "history", "metadata", "children",
+                 "container", "childTypes", "descendants", "operations", "restrictions")
+
+
+def user_ref(account_id: str, users: dict[str, Any]) -> dict[str, Any]:
+    user = users.get(account_id)
+    return {"type": "known", "accountId": account_id, "accountType": "atlassian",
+            "displayName": user.display_name if user else account_id,
+            "publicName": user.display_name if user else account_id}
+
+
+def content_links(doc: dict[str, Any], base: str) -> dict[str, str]:
+    return {"webui": url_of("content", doc), "self": f"{base}/rest/api/content/{doc['id']}",
+            "tinyui": f"/x/{doc['id']}"}
+
+
+def space_v1(space: Any, base: str) -> dict[str, Any]:
+    return {"id": int(space_id(space.key)), "key": space.key, "name": space.name,
+            "type": space.type, "status": space.status,
+            "_expandable": {"homepage": "", "description": ""},
+            "_links": {"webui": f"/spaces/{url_quote(space.key)}",
+                       "self": f"{base}/rest/api/space/{url_quote(space.key)}"}}
+
+
+def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict[str, Any],
+               users: dict[str, Any], version: int, ancestors: list[dict[str, Any]] | None = None,
+               children: list[dict[str, Any]] | None = None,
+               container: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A v1 ``Content`` object; ``expand`` holds the requested expansion paths."""
+    out: dict[str, Any] = {"id": doc["id"], "type": doc["type"], "status": doc["status"],
+                           "title": doc["title"]}
+    tops = {e.split(".")[0] for e in expand}
+    space = spaces.get(doc["space"])
+    if "space" in tops and space is not None:
+        out["space"] = space_v1(space, base)
+    if "version" in tops:
+        out["version"] = {"number": version, "when": _cloud_time(doc["lastmodified"]),
+                          "by": user_ref(doc["creator"], users), "minorEdit": False,
+                          "message": ""}
+    if "history" in tops:
+        out["history"] = {"latest": True, "createdBy": user_ref(doc["creator"], users),
+                          "createdDate": _cloud_time(doc["created"])}
+    if "body" in tops:
+        out["body"] = {"storage": {"value": doc.get("body", ""), "representation": "storage"}}
+    if "ancestors" in tops:
+        out["ancestors"] = [content_v1(a, base, set(), spaces=spaces, users=users, version=1)
+                            for a in ancestors or []]
+    if "metadata" in tops:
+        labels = [{"prefix": "global", "name": n, "id": n, "label": n}
+                  for n in doc.get("labels", [])]
+        out["metadata"] = {"labels": {"results": labels, "start": 0, "limit": 200,
+                                      "size": len(labels)}}
+    if "children" in tops:
+        kids = [content_v1(c, base, set(), spaces=spaces, users=users, version=1)
+                for c in children or []]
+        out["children"] = {"page": {"results": kids, "start": 0, "limit": len(kids),
+                                    "size": len(kids)}}
+    if "container" in tops:
+        if container is not None:
+            out["container"] = content_v1(container, base, set(), spaces=spaces, users=users,
+                                          version=1)
+        elif space is not None:
+            out["container"] = space_v1(space, base)
+    if doc["type"] == "attachment" and doc.get("file_name"):
+        out["extensions"] = {"fileName": doc["file_name"]}
+    out["_expandable"] = {k: f"/rest/api/content/{doc['id']}" for k in V1_EXPANDABLE
+                          if k not in tops}
+    out["_links"] = content_links(doc, base)
+    return out
+
+
+def search_result_v1(result: Any, doc: dict[str, Any] | None, content: dict[str, Any] | None,
+                     spaces: dict[str, Any], base: str) -> dict[str, Any]:
+    """One ``SearchResult`` of ``/wiki/rest/api/search``."""
+    space = spaces.get(result.space) if result.space else None
+    out: dict[str, Any] = {}
+    if result.entityType == "space" and space is not None:
+        out["space"] = space_v1(space, base)
+        icon = "aui-icon space-avatar"
+    else:
+        out["content"] = content
+        icon = f"aui-icon content-type-{result.type}"
+    out.update({
+        "title": result.title, "excerpt": result.excerpt, "url": result.url,
+        "resultGlobalContainer": (
+            {"title": space.name, "displayUrl": f"/spaces/{url_quote(space.key)}"}
+            if space is not None else None),
+        "breadcrumbs": [], "entityType": result.entityType, "iconCssClass": icon,
+        "lastModified": result.lastModified or "",
+        "friendlyLastModified": _friendly(result.lastModified),
+        "score": result.score if result.score is not None else 0.0,
+    })
+    if out["resultGlobalContainer"] is None:
+        del out["resultGlobalContainer"]
+    if doc is not None and doc.get("container_id"):
+        out["resultParentContainer"] = {"title": "", "displayUrl":
+                                        f"/pages/viewpage.action?pageId={doc['container_id']}"}
+    return out
+
+
+def _friendly(stamp: str | None) -> str:
+    """A short human date (Confluence localises it; we write ``Mon DD, YYYY``)."""
+    if not stamp:
+        return ""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return moment.strftime("%b %d, %Y")
+
+
+# --- v2 ------------------------------------------------------------------------------------
+
+TREE_TYPES = ("page", "whiteboard", "database", "embed", "folder")
+
+
+def item_v2(doc: dict[str, Any], *, version: int, parent_type: str | None,
+            body_format: str | None = None) -> dict[str, Any]:
+    """A v2 page, blog post, embed, database, folder or whiteboard."""
+    kind = doc["type"]
+    out: dict[str, Any] = {"id": doc["id"], "type": kind, "status": doc["status"],
+                           "title": doc["title"], "spaceId": space_id(doc["space"]),
+                           "authorId": doc["creator"], "ownerId": doc["creator"],
+                           "createdAt": _cloud_time(doc["created"])}
+    if kind in TREE_TYPES:
+        out["parentId"] = doc.get("parent_id")
+        out["parentType"] = parent_type if doc.get("parent_id") else None
+        out["position"] = None
+    if kind == "embed":
+        out["embedUrl"] = doc.get("url") or ""
+    out["version"] = {"createdAt": _cloud_time(doc["lastmodified"]), "message": "",
+                      "number": version, "minorEdit": False, "authorId": doc["creator"]}
+    if kind in ("page", "blogpost"):
+        out["body"] = ({"storage": {"representation": "storage", "value": doc.get("body", "")}}
+                       if body_format == "storage" else {})
+    out["_links"] = {"webui": url_of("content", doc), "tinyui": f"/x/{doc['id']}"}
+    return out
+
+
+def space_v2(space: Any, homepage_id: str | None = None) -> dict[str, Any]:
+    return {"id": space_id(space.key), "key": space.key, "name": space.name,
+            "type": space.type, "status": space.status, "homepageId": homepage_id,
+            "description": {"plain": {"value": space.description,
+                                      "representation": "plain"}},
+            "_links": {"webui": f"/spaces/{url_quote(space.key)}"}}
+
+
+def label_v2(name: str) -> dict[str, Any]:
+    return {"id": name, "name": name, "prefix": "global"}

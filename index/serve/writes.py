@@ -1,0 +1,123 @@
+"""Creating, updating and deleting content: checks first, then one engine commit.
+
+Order of checks for every write: the caller's scopes (done by the route), then visibility
+through the engine (the item, its new parent, its space; anything the caller may not see is
+a 404 exactly like a missing item), then the request's own validity, and only then
+``Engine.upsert`` or ``Engine.delete``. Writes from several worker processes are serialised
+by a file lock, which also makes new ids unique.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from index.engine import Engine
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.serve.access import Reader
+from index.serve.errors import ApiError, bad_request
+from index.serve.versions import Versions, write_lock
+from index.site.models import ContentLine
+
+LINE_FIELDS = frozenset(ContentLine.model_fields)
+
+
+def author_of(caller: Any) -> str:
+    """Whose name a write goes under: the user, the user an app acts for, or the app."""
+    if isinstance(caller, UserCaller):
+        return caller.account_id
+    if isinstance(caller, AppCaller):
+        return caller.acting_for or f"app:{caller.app_id}"
+    raise ApiError(403, "Anonymous users may not change content", "FORBIDDEN")
+
+
+class Writer:
+    def __init__(self, engine: Engine, reader: Reader) -> None:
+        self.engine = engine
+        self.reader = reader
+        self.versions = Versions(engine.index_dir)
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def space_key(self, caller: Any, key: str | None = None, sid: str | None = None) -> str:
+        """The key of a space the caller may write into; 404 when missing or blocked."""
+        from index.serve.access import space_id
+
+        found = None
+        for space in self.engine.spaces.values():
+            if (key is not None and space.key.casefold() == key.casefold()) or (
+                    sid is not None and space_id(space.key) == sid):
+                found = space.key
+        if found is None or self._space_hidden(caller, found):
+            raise ApiError(404, f"No space found: {key or sid}", "NOT_FOUND")
+        return found
+
+    def _space_hidden(self, caller: Any, key: str) -> bool:
+        if isinstance(caller, AnonymousCaller):
+            return True
+        scope = self.engine.scope_for(caller, self.reader.strict_scopes)
+        return key.casefold() in {k.casefold() for k in scope.hidden_spaces}
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def create(self, caller: Any, *, kind: str, space: str, title: str, body: str = "",
+               parent_id: str | None = None, status: str = "current",
+               url: str | None = None) -> str:
+        author = author_of(caller)
+        if parent_id:
+            parent = self.reader.get(caller, parent_id)
+            if parent["space"].casefold() != space.casefold():
+                raise bad_request(f"the parent {parent_id} is in space {parent['space']}, "
+                                  f"not {space}")
+        if status not in ("current", "draft"):
+            raise bad_request(f"status must be current or draft, not {status!r}")
+        now = datetime.now(UTC).isoformat()
+        line: dict[str, Any] = {"type": kind, "status": status, "title": title, "space": space,
+                                "creator": author, "created": now, "lastmodified": now,
+                                "body": body}
+        if parent_id:
+            line["parent_id"] = parent_id
+        if url:
+            line["url"] = url
+        with write_lock(self.engine.index_dir):
+            snap = self.engine.store.snapshot()
+            nums = snap.column("num")
+            line["id"] = str(max(nums, default=0) + 1)
+            self._upsert(line)
+            self.versions.set(line["id"], None)
+        return str(line["id"])
+
+    def update(self, caller: Any, doc: dict[str, Any], *, version: int | None,
+               changes: dict[str, Any]) -> int:
+        """Apply ``changes`` (line fields) to the visible item ``doc``; returns its version."""
+        author = author_of(caller)
+        parent = changes.get("parent_id")
+        if parent and parent != doc.get("parent_id"):
+            target = self.reader.get(caller, parent)
+            if target["space"] != doc["space"]:
+                raise bad_request("moving content to another space is not supported")
+        with write_lock(self.engine.index_dir):
+            current = self.versions.of(doc["id"])
+            if version is None:
+                raise bad_request("version.number is required to update content")
+            if version != current + 1:
+                raise ApiError(409, f"Version must be incremented on update. Current "
+                               f"version is: {current}", "CONFLICT")
+            line = {k: v for k, v in doc.items() if k in LINE_FIELDS}
+            line.update({k: v for k, v in changes.items() if v is not None})
+            line["lastmodified"] = datetime.now(UTC).isoformat()
+            if author not in line.get("contributors", []):
+                line["contributors"] = [*line.get("contributors", []), author]
+            self._upsert(line)
+            self.versions.set(doc["id"], version)
+        return version
+
+    def delete(self, doc: dict[str, Any]) -> None:
+        with write_lock(self.engine.index_dir):
+            self.engine.delete([doc["id"]])
+            self.versions.set(doc["id"], None)
+
+    def _upsert(self, line: dict[str, Any]) -> None:
+        rejects = self.engine.upsert([line])
+        if rejects:
+            raise bad_request("; ".join(r.message for r in rejects))
