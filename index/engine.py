@@ -137,6 +137,11 @@ class Engine:
         try:
             staging.mkdir(parents=True)
             _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras)
+            # --- cql serve (index/serve/auth.py): the site's basic-auth accounts travel with
+            # the index, which keeps them private; the server never serves this file. ---
+            if (Path(site_dir) / "credentials.json").is_file():
+                shutil.copyfile(Path(site_dir) / "credentials.json",
+                                staging / "credentials.json")
             (staging / SECRET_FILE).write_bytes(secrets.token_bytes(32))
             initialize_store(staging, site.extras)
             store = IndexStore.create(staging / WHOOSH_DIR)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import cql
@@ -58,9 +59,15 @@ class Found:
 class Reader:
     """Masked reads for one engine."""
 
-    def __init__(self, engine: Engine, strict_scopes: bool = False) -> None:
+    def __init__(self, engine: Engine, strict_scopes: bool = False,
+                 now: datetime | None = None) -> None:
         self.engine = engine
         self.strict_scopes = strict_scopes
+        self.fixed_now = now
+
+    def now(self) -> datetime:
+        """The clock of ``now()`` and friends: fixed with ``cql serve --now``, else real."""
+        return self.fixed_now or datetime.now(UTC)
 
     def search(self, text: str, caller: Any, *, context: SearchContext | None = None,
                start: int = 0, limit: int = 25, cursor: str | None = None,
@@ -77,7 +84,8 @@ class Reader:
     def find(self, text: str, caller: Any, *, statuses: Sequence[str] = ("current",),
              start: int = 0, limit: int = 25, cursor: str | None = None) -> Found:
         """One page of the items ``text`` matches for ``caller``, with their stored fields."""
-        context = SearchContext(content_statuses=tuple(statuses), include_archived_spaces=True)
+        context = SearchContext(content_statuses=tuple(statuses), include_archived_spaces=True,
+                                now=self.now())
         page = self.search(text, caller, context=context, start=start, limit=limit,
                            cursor=cursor)
         return Found(page, self.stored(r.id for r in page.results))

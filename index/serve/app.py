@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ HANDLERS: dict[str, Handler] = {
     "updateContent": content_v1.update_content,
     "deleteContent": content_v1.delete_content,
     "getContentChildPages": content_v1.child_pages,
+    "getHistoryForContent": content_v1.history,
     "getSpacesV1": content_v1.list_spaces,
     "getSpace": content_v1.get_space,
     "getPages": content_v2.list_items,
@@ -108,10 +110,10 @@ def _starlette_path(path: str) -> str:
 
 
 def create_app(engine: Engine, *, allow_anonymous: bool = False, strict_scopes: bool = False,
-               webhooks: bool = True) -> Starlette:
+               webhooks: bool = True, now: datetime | None = None) -> Starlette:
     from index.serve.openapi import spec
 
-    reader = Reader(engine, strict_scopes=strict_scopes)
+    reader = Reader(engine, strict_scopes=strict_scopes, now=now)
     services = Services(engine, reader, Writer(engine, reader))
     auth = Authenticator(engine.index_dir, lambda app_id: engine.policy_layer().store.app(app_id),
                          allow_anonymous=allow_anonymous)

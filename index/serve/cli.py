@@ -27,6 +27,7 @@ def run_serve(args: argparse.Namespace) -> int:
     os.environ["CQL_SERVE_ANONYMOUS"] = "1" if args.allow_anonymous else ""
     os.environ["CQL_SERVE_STRICT_SCOPES"] = "1" if args.strict_scopes else ""
     os.environ["CQL_SERVE_WEBHOOKS"] = "" if args.no_webhooks else "1"
+    os.environ["CQL_SERVE_NOW"] = args.now or ""
     try:
         from index.serve.factory import app_from_environment
 
@@ -100,7 +101,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="hide content types an app's token holds no read scope for")
     s.add_argument("--no-webhooks", action="store_true",
                    help="do not deliver policy events to the apps' webhook URLs")
-    s.add_argument("--log-level", default="warning")
+    s.add_argument("--now", help="a fixed clock for now() and friends, ISO-8601 (default: "
+                   "the real clock)")
+    s.add_argument("--log-level", default="info")
     s.set_defaults(run=run_serve)
 
     t = sub.add_parser("token", help="mint bearer tokens for apps")

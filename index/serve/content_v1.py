@@ -16,7 +16,7 @@ from index.serve.access import ALL_STATUSES, quote
 from index.serve.content_v2 import visible_spaces
 from index.serve.context import Call
 from index.serve.errors import ApiError, bad_request
-from index.serve.render import content_v1, space_v1
+from index.serve.render import content_v1, history_v1, space_v1
 
 V1_TYPES = ("page", "blogpost")
 WRITE_EXPAND = {"body.storage", "version", "space", "history", "ancestors"}
@@ -84,6 +84,12 @@ async def get_content(call: Call) -> JSONResponse:
     doc = call.reader.get(call.caller, item_id,
                           statuses=P.statuses(call.params, BY_ID_STATUSES))
     return JSONResponse(render(call, doc, P.expand(call.params)))
+
+
+async def history(call: Call) -> JSONResponse:
+    doc = call.reader.get(call.caller, call.request.path_params["id"], statuses=ALL_STATUSES)
+    return JSONResponse(history_v1(doc, call.engine.users,
+                                   call.writer.versions.of(doc["id"])))
 
 
 async def child_pages(call: Call) -> JSONResponse:

@@ -55,6 +55,12 @@ SCHEMAS: S = {
         "metadata": {"type": "object"}, "children": {"type": "object"},
         "container": {"type": "object"}, "extensions": {"type": "object"},
         "_expandable": {"type": "object"}, "_links": LINKS}),
+    "History": _obj(["latest", "createdDate", "lastUpdated"], {
+        "latest": {"type": "boolean"}, "createdBy": {"type": "object"},
+        "createdDate": _str(),
+        "lastUpdated": _obj(["number"], {"number": _int(), "when": _str(),
+                                         "minorEdit": {"type": "boolean"},
+                                         "message": _str(), "by": {"type": "object"}})}),
     "SearchResult": _obj(["title", "excerpt", "url", "breadcrumbs", "entityType",
                           "iconCssClass", "lastModified"], {
         "content": {"allOf": [_ref("Content")], "nullable": True}, "space": _ref("Space"),
@@ -184,6 +190,7 @@ OPERATIONS: dict[str, tuple[list[S], str | None, int, str | None]] = {
     "getContentById": ([_path("id"), STATUS, EXPAND], None, 200, "Content"),
     "updateContent": ([_path("id")], "V1ContentUpdate", 200, "Content"),
     "deleteContent": ([_path("id"), STATUS], None, 204, None),
+    "getHistoryForContent": ([_path("id")], None, 200, "History"),
     "getContentChildPages": ([_path("id"), START, LIMIT, EXPAND], None, 200, "ContentArray"),
     "getSpacesV1": ([_q("spaceKey", _str()), START, LIMIT], None, 200, "SpaceArray"),
     "getSpace": ([_path("spaceKey", numeric=False)], None, 200, "Space"),

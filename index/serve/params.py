@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,9 +53,9 @@ def required(params: QueryParams, name: str) -> str:
     return value
 
 
-def search_context(params: QueryParams) -> SearchContext:
+def search_context(params: QueryParams, now: datetime) -> SearchContext:
     """``cqlcontext`` (JSON: spaceKey, contentId, contentStatuses) and the archive flags."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {"now": now}
     raw = params.get("cqlcontext")
     if raw:
         try:

@@ -55,8 +55,7 @@ def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict
                           "by": user_ref(doc["creator"], users), "minorEdit": False,
                           "message": ""}
     if "history" in tops:
-        out["history"] = {"latest": True, "createdBy": user_ref(doc["creator"], users),
-                          "createdDate": _cloud_time(doc["created"])}
+        out["history"] = history_v1(doc, users, version)
     if "body" in tops:
         out["body"] = {"storage": {"value": doc.get("body", ""), "representation": "storage"}}
     if "ancestors" in tops:
@@ -84,6 +83,16 @@ def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict
                           if k not in tops}
     out["_links"] = content_links(doc, base)
     return out
+
+
+def history_v1(doc: dict[str, Any], users: dict[str, Any], version: int) -> dict[str, Any]:
+    """``history`` of a content item: its creation and its last update (``lastUpdated``,
+    whose ``number`` clients add one to when they update the item)."""
+    return {"latest": True, "createdBy": user_ref(doc["creator"], users),
+            "createdDate": _cloud_time(doc["created"]),
+            "lastUpdated": {"number": version, "when": _cloud_time(doc["lastmodified"]),
+                            "by": user_ref(doc["creator"], users), "minorEdit": False,
+                            "message": ""}}
 
 
 def search_result_v1(result: Any, doc: dict[str, Any] | None, content: dict[str, Any] | None,

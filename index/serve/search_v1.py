@@ -40,7 +40,7 @@ def _run(call: Call) -> tuple[Any, str, set[str], int]:
         raise bad_request(f"excerpt must be one of {', '.join(EXCERPTS)}, got {excerpt!r}")
     if P.boolean(params, "excludeCurrentSpaces"):
         raise bad_request("excludeCurrentSpaces=true is not supported by this server")
-    context = P.search_context(params)
+    context = P.search_context(params, call.reader.now())
     cursor = params.get("cursor") or None
     page = call.reader.search(text, call.caller, context=context, start=start, limit=limit,
                               cursor=cursor, excerpt=excerpt)
