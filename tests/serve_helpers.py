@@ -80,8 +80,17 @@ class Server:
 
 
 def token(index_dir: Path, app: str, scopes: str, user: str | None = None,
-          *extra: str) -> str:
-    """A bearer token minted by the real ``cql token issue``."""
+          *extra: str, cli: bool = False) -> str:
+    """A bearer token: minted by the real ``cql token issue`` with ``cli=True``, else by the
+    same function in-process (a subprocess per token costs a second of imports)."""
+    if not cli:
+        from index.security.callers import parse_scopes
+        from index.serve.auth import AUTH0_ISSUER, NATIVE_ISSUER, issue_token
+
+        options = dict(zip(extra[::2], extra[1::2], strict=True))
+        issuer = AUTH0_ISSUER if options.get("--issuer") == "auth0" else NATIVE_ISSUER
+        return issue_token(index_dir, app, parse_scopes(scopes), user,
+                           ttl=int(options.get("--ttl", 3600)), issuer=issuer)
     cmd = [sys.executable, "-m", "index.cli", "token", "issue", "--index", str(index_dir),
            "--app", app, "--scopes", scopes, *extra]
     if user:

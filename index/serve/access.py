@@ -20,9 +20,12 @@ from index.core.context import SearchContext
 from index.core.documents import load_doc
 from index.engine import Engine, SearchPage
 from index.errors import EngineError
+from index.security.callers import AppCaller
+from index.security.policy import SEARCH_SCOPES
 from index.serve.errors import SCOPE_MESSAGE, ApiError, bad_request, not_found
 
 ALL_STATUSES = ("current", "draft", "archived", "trashed")
+READS_ANY = frozenset({"read:content-details:confluence"}) & SEARCH_SCOPES
 
 
 def quote(value: str) -> str:
@@ -48,6 +51,20 @@ def cql_error(err: cql.CqlError) -> ApiError:
     info = err.to_dict()
     return ApiError(400, f"Could not parse cql : {err.query}: {str(err).splitlines()[0]}",
                     "INVALID_CQL", {"cqlError": info})
+
+
+def as_reader(caller: Any) -> Any:
+    """The caller of a content read (not a search) as the engine must see it.
+
+    The engine refuses an app whose token lacks a *search* scope; a content read has had
+    its own operation's scopes checked already (``app.check_scopes``), so the engine is
+    given the granular search scope too. Scopes change nothing else the engine decides for
+    the read: the mask comes from the policies, and the strict-scopes types from the
+    per-type read scopes, which are untouched.
+    """
+    if isinstance(caller, AppCaller):
+        return caller.model_copy(update={"scopes": caller.scopes | READS_ANY})
+    return caller
 
 
 @dataclass
@@ -86,7 +103,7 @@ class Reader:
         """One page of the items ``text`` matches for ``caller``, with their stored fields."""
         context = SearchContext(content_statuses=tuple(statuses), include_archived_spaces=True,
                                 now=self.now())
-        page = self.search(text, caller, context=context, start=start, limit=limit,
+        page = self.search(text, as_reader(caller), context=context, start=start, limit=limit,
                            cursor=cursor)
         return Found(page, self.stored(r.id for r in page.results))
 

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from index.engine import Engine
+from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
-from index.serve.access import Reader
+from index.serve.access import Reader, as_reader, engine_error
 from index.serve.errors import ApiError, bad_request
 from index.serve.versions import Versions, write_lock
 from index.site.models import ContentLine
@@ -55,7 +56,10 @@ class Writer:
     def _space_hidden(self, caller: Any, key: str) -> bool:
         if isinstance(caller, AnonymousCaller):
             return True
-        scope = self.engine.scope_for(caller, self.reader.strict_scopes)
+        try:
+            scope = self.engine.scope_for(as_reader(caller), self.reader.strict_scopes)
+        except EngineError as err:
+            raise engine_error(err) from None
         return key.casefold() in {k.casefold() for k in scope.hidden_spaces}
 
     # --- operations ----------------------------------------------------------------------------
