@@ -85,6 +85,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_cmd_parse)
 
+    from benchmarks.serve_bench import add_command as add_serve
+
+    add_serve(sub)
+
     p = sub.add_parser("compare", help="two reports side by side, flagging regressions")
     p.add_argument("old", type=Path, help="report.json (or its directory)")
     p.add_argument("new", type=Path, help="report.json (or its directory)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cql
@@ -25,6 +25,7 @@ from index.security.policy import SEARCH_SCOPES
 from index.serve.errors import SCOPE_MESSAGE, ApiError, bad_request, not_found
 
 ALL_STATUSES = ("current", "draft", "archived", "trashed")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 READS_ANY = frozenset({"read:content-details:confluence"}) & SEARCH_SCOPES
 
 
@@ -83,16 +84,34 @@ class Reader:
         self.fixed_now = now
 
     def now(self) -> datetime:
-        """The clock of ``now()`` and friends: fixed with ``cql serve --now``, else real."""
-        return self.fixed_now or datetime.now(UTC)
+        """The clock of ``now()`` and friends: fixed with ``cql serve --now``, else real
+        (to the millisecond, the precision a paging cursor carries it with)."""
+        if self.fixed_now is not None:
+            return self.fixed_now
+        moment = datetime.now(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
     def search(self, text: str, caller: Any, *, context: SearchContext | None = None,
                start: int = 0, limit: int = 25, cursor: str | None = None,
                excerpt: str = "none") -> SearchPage:
+        context = context or SearchContext(now=self.now())
+        if cursor is not None:
+            # The engine binds its cursor to the whole context, clock included: the clock of
+            # the first page travels in the cursor so that later pages use the same instant.
+            cursor, _, millis = cursor.rpartition(".")
+            if not millis.isdigit() or len(millis) > 15:
+                raise bad_request("the cursor is not valid for this query and caller",
+                                  code="bad_cursor")
+            context = context.model_copy(update={"now": EPOCH + timedelta(
+                milliseconds=int(millis))})
         try:
-            return self.engine.search(text, caller=caller, context=context, start=start,
+            page = self.engine.search(text, caller=caller, context=context, start=start,
                                       limit=limit, cursor=cursor, excerpt=excerpt,
                                       strict_scopes=self.strict_scopes)
+            if page.next is not None:
+                millis = (context.now - EPOCH) // timedelta(milliseconds=1)
+                page = page.model_copy(update={"next": f"{page.next}.{millis}"})
+            return page
         except cql.CqlError as err:
             raise cql_error(err) from None
         except EngineError as err:
