@@ -74,6 +74,15 @@ def test_get_page_by_id_with_expansions(alice: Confluence, engine: Engine) -> No
     assert "deployment pipeline" in page["body"]["storage"]["value"]
     with pytest.raises(ClientApiError):
         alice.get_page_by_id("999999999")
+    archived = engine.search("type = page", context=SearchContext(
+        content_statuses=("archived",))).results[0].id
+    assert alice.get_page_by_id(archived)["status"] == "archived"
+    draft = engine.search("type = page", context=SearchContext(
+        content_statuses=("draft",))).results
+    if draft:  # drafts only with status=any
+        with pytest.raises(ClientApiError):
+            alice.get_page_by_id(draft[0].id)
+        assert alice.get_page_by_id(draft[0].id, status="any")["status"] == "draft"
 
 
 def test_get_all_pages_from_space(alice: Confluence, engine: Engine) -> None:
