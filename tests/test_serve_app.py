@@ -138,3 +138,33 @@ def test_v1_paging_with_the_real_clock(engine: Engine) -> None:
     tampered = body["_links"]["self"]
     bad = client.get("/wiki/rest/api/search", params={"cql": query, "cursor": "abc.123"})
     assert bad.status_code == 400 and tampered
+
+
+USER_SEARCHES = [
+    ("type = user and user.fullname ~ alice", ["23c11178a44ef240b0fc3f05"]),
+    ('user.fullname ~ "bru cos"', ["3a759a057d9a7ed11ee5af5f"]),
+    ("user = currentUser()", ["23c11178a44ef240b0fc3f05"]),
+    ("user.accountid in (23c11178a44ef240b0fc3f05, 3a759a057d9a7ed11ee5af5f)",
+     ["23c11178a44ef240b0fc3f05", "3a759a057d9a7ed11ee5af5f"]),
+]
+
+
+@pytest.mark.parametrize(("query", "ids"), USER_SEARCHES)
+def test_user_search(engine: Engine, query: str, ids: list[str]) -> None:
+    r = _alice(engine).get("/wiki/rest/api/search/user", params={"cql": query})
+    assert r.status_code == 200, r.text
+    assert [x["user"]["accountId"] for x in r.json()["results"]] == ids
+    assert r.json()["results"][0]["entityType"] == "user"
+
+
+def test_user_search_rejects_content_fields_and_vice_versa(engine: Engine) -> None:
+    client = _alice(engine)
+    r = client.get("/wiki/rest/api/search/user", params={"cql": "space = ENG"})
+    assert r.status_code == 400 and r.json()["data"]["cqlError"]["code"] == "unknown_field"
+    r = client.get("/wiki/rest/api/search", params={"cql": "user.fullname ~ alice"})
+    assert r.status_code == 400
+    assert r.json()["data"]["cqlError"]["code"] == "user_search_field"
+    everyone = client.get("/wiki/rest/api/search/user",
+                          params={"cql": "type = user", "limit": 5}).json()
+    assert everyone["totalSize"] == len(engine.users) and everyone["size"] == 5
+    assert everyone["_links"]["next"].startswith("/rest/api/search/user?")

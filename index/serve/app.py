@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from index.engine import Engine
 from index.security.callers import AppCaller
-from index.serve import content_v1, content_v2, search_v1
+from index.serve import content_v1, content_v2, search_v1, users
 from index.serve.access import Reader
 from index.serve.auth import Authenticator
 from index.serve.context import Call, Services
@@ -42,6 +42,7 @@ Handler = Callable[[Call], Awaitable[Response]]
 HANDLERS: dict[str, Handler] = {
     "searchByCQL": search_v1.search,
     "searchContentByCQL": search_v1.content_search,
+    "searchUser": users.search_users,
     "getContent": content_v1.list_content,
     "createContent": content_v1.create_content,
     "getContentById": content_v1.get_content,

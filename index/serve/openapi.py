@@ -64,6 +64,9 @@ SCHEMAS: S = {
     "SearchResult": _obj(["title", "excerpt", "url", "breadcrumbs", "entityType",
                           "iconCssClass", "lastModified"], {
         "content": {"allOf": [_ref("Content")], "nullable": True}, "space": _ref("Space"),
+        "user": _obj(["accountId", "displayName"], {
+            "type": _str(), "accountId": _str(), "accountType": _str(),
+            "displayName": _str(), "publicName": _str()}),
         "title": _str(), "excerpt": _str(), "url": _str(),
         "resultGlobalContainer": _obj(["title", "displayUrl"],
                                       {"title": _str(), "displayUrl": _str()}),
@@ -183,6 +186,8 @@ V2_LIST = [_q("limit", _int(minimum=1, maximum=250)), CURSOR]
 OPERATIONS: dict[str, tuple[list[S], str | None, int, str | None]] = {
     "searchByCQL": (SEARCH_PARAMS, None, 200, "SearchPage"),
     "searchContentByCQL": (SEARCH_PARAMS, None, 200, "ContentSearchPage"),
+    "searchUser": ([_q("cql", _str(minLength=1), True, "user fields only"), START, LIMIT],
+                   None, 200, "SearchPage"),
     "getContent": ([_q("type", _str(enum=["page", "blogpost"])), _q("spaceKey", _str()),
                     _q("title", _str()), STATUS, START, LIMIT, EXPAND], None, 200,
                    "ContentArray"),
