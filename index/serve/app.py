@@ -126,10 +126,10 @@ def create_app(engine: Engine, *, allow_anonymous: bool = False, strict_scopes: 
         if op.path.startswith("/wiki/rest/api/"):
             routes.append(Route(op.path.removeprefix("/wiki"), endpoint, methods=[op.method],
                                 include_in_schema=False))
-    document = spec()
+    document = JSONResponse(spec()).body  # serialised once
 
-    async def openapi(_: Request) -> JSONResponse:
-        return JSONResponse(document)
+    async def openapi(_: Request) -> Response:
+        return Response(document, media_type="application/json")
 
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
 
