@@ -49,6 +49,14 @@ def _prepare(out: Path, items: int, seed: int) -> tuple[Path, dict[str, str]]:
     return index, manifest["params"]
 
 
+def _add_credential(index: Path, account: str) -> str:
+    """A basic-auth token for ``account``, through ``cql credentials add``."""
+    done = subprocess.run([sys.executable, "-m", "index.cli", "credentials", "add", EMAIL,
+                           "--account", account, "--index", str(index)],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -106,12 +114,11 @@ def _throughput(origin: str, auth: tuple[str, str], query: str, clients: int,
 def serve_command(args: argparse.Namespace) -> int:
     from index.engine import Engine
     from index.security.callers import UserCaller
-    from index.serve.auth import add_credential
 
     args.out.mkdir(parents=True, exist_ok=True)
     index, params = _prepare(args.out, args.items, args.seed)
     account = params["user_top"]
-    auth = (EMAIL, add_credential(index, EMAIL, account))
+    auth = (EMAIL, _add_credential(index, account))
     queries = {"structured": f"space = {params['space_big']} AND type = page",
                "text": f'text ~ "{params["word_mid"]}"'}
     engine = Engine.open(index)

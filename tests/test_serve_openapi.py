@@ -23,7 +23,7 @@ from schemathesis.checks import (
 )
 from serve_helpers import ALICE, Server, copy_fixture_index
 
-from index.serve.openapi import spec
+from index.serve.app import HANDLERS, openapi_document
 from index.serve.operations import operations
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
@@ -42,14 +42,13 @@ def test_checked_in_document_is_what_the_server_serves(server: Server) -> None:
     served = httpx.get(f"{server.origin}/openapi.json").json()
     assert served == json.loads(DOC.read_text()), (
         "docs/openapi.json is stale: regenerate it with "
-        "python -c 'import json; from index.serve.openapi import spec; "
-        "print(json.dumps(spec(), indent=2, sort_keys=True))' > docs/openapi.json")
+        "python -c 'import json; from index.serve.app import openapi_document as d; "
+        "print(json.dumps(d(), indent=2, sort_keys=True))' > docs/openapi.json")
 
 
 def test_document_lists_exactly_the_served_operations() -> None:
-    from index.serve.app import HANDLERS
-
-    listed = {op["operationId"] for path in spec()["paths"].values() for op in path.values()}
+    listed = {op["operationId"] for path in openapi_document()["paths"].values()
+              for op in path.values()}
     assert listed == set(HANDLERS)
     assert listed <= set(operations())
 
@@ -70,4 +69,4 @@ def test_responses_match_the_document(server: Server) -> None:
 
         run()
         tested += 1
-    assert tested == sum(len(methods) for methods in spec()["paths"].values())
+    assert tested == sum(len(m) for m in openapi_document()["paths"].values())

@@ -17,7 +17,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,6 +31,7 @@ from index.serve.access import Reader
 from index.serve.auth import Authenticator
 from index.serve.context import Call, Services
 from index.serve.errors import SCOPE_MESSAGE, ApiError, render
+from index.serve.openapi import spec
 from index.serve.operations import operation
 from index.serve.writes import Writer
 
@@ -110,10 +110,13 @@ def _starlette_path(path: str) -> str:
     return path  # the table's {id} / {spaceKey} templates are Starlette's syntax too
 
 
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of this app (``docs/openapi.json``)."""
+    return spec(HANDLERS)
+
+
 def create_app(engine: Engine, *, allow_anonymous: bool = False, strict_scopes: bool = False,
                webhooks: bool = True, now: datetime | None = None) -> Starlette:
-    from index.serve.openapi import spec
-
     reader = Reader(engine, strict_scopes=strict_scopes, now=now)
     services = Services(engine, reader, Writer(engine, reader))
     auth = Authenticator(engine.index_dir, lambda app_id: engine.policy_layer().store.app(app_id),
@@ -126,7 +129,7 @@ def create_app(engine: Engine, *, allow_anonymous: bool = False, strict_scopes: 
         if op.path.startswith("/wiki/rest/api/"):
             routes.append(Route(op.path.removeprefix("/wiki"), endpoint, methods=[op.method],
                                 include_in_schema=False))
-    document = JSONResponse(spec()).body  # serialised once
+    document = JSONResponse(spec(HANDLERS)).body  # serialised once
 
     async def openapi(_: Request) -> Response:
         return Response(document, media_type="application/json")
@@ -162,9 +165,3 @@ def _webhook_url(engine: Engine, app_id: str) -> str | None:
     layer._fresh()  # apps.json edits and policy changes made by another process
     app = layer.store.app(app_id)
     return app.webhook_url if app is not None else None
-
-
-def open_engine(index: str | Path | None) -> Engine:
-    from index.cli.search import fixture_index
-
-    return Engine.open(index or fixture_index())

@@ -7,6 +7,7 @@ app has handlers for); parameters and response schemas are declared here per ope
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from index.serve.operations import operation
@@ -267,12 +268,11 @@ def _operation(operation_id: str) -> S:
     return out
 
 
-def spec() -> S:
-    """The whole document (deterministic: same input, same JSON)."""
-    from index.serve.app import HANDLERS
-
+def spec(operation_ids: Iterable[str]) -> S:
+    """The document of the operations ``operation_ids`` (the app's handlers); deterministic:
+    same input, same JSON."""
     paths: S = {}
-    for operation_id in HANDLERS:
+    for operation_id in operation_ids:
         op = operation(operation_id)
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(operation_id)
     return {
