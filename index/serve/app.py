@@ -146,9 +146,9 @@ def create_app(engine: Engine, *, allow_anonymous: bool = False, strict_scopes: 
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         outbox = None
         if webhooks:
-            from index.serve.webhooks import Outbox
+            from index.serve.webhooks import Outbox, webhook_urls
 
-            outbox = Outbox(engine.index_dir, lambda app_id: _webhook_url(engine, app_id))
+            outbox = Outbox(engine.index_dir, webhook_urls(engine.index_dir))
             outbox.start()
         try:
             yield
@@ -158,10 +158,3 @@ def create_app(engine: Engine, *, allow_anonymous: bool = False, strict_scopes: 
 
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
                      lifespan=lifespan)
-
-
-def _webhook_url(engine: Engine, app_id: str) -> str | None:
-    layer = engine.policy_layer()
-    layer._fresh()  # apps.json edits and policy changes made by another process
-    app = layer.store.app(app_id)
-    return app.webhook_url if app is not None else None

@@ -33,12 +33,18 @@ def write_lock(index_dir: Path) -> Iterator[None]:
 class Versions:
     def __init__(self, index_dir: Path) -> None:
         self.path = Path(index_dir) / VERSIONS_FILE
+        self._seen: tuple[int, dict[str, int]] = (-1, {})
 
     def _read(self) -> dict[str, int]:
+        """The file's numbers, re-read only when it changed (another worker wrote it)."""
         try:
-            return {str(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
+            mtime = os.stat(self.path).st_mtime_ns
         except FileNotFoundError:
             return {}
+        if mtime != self._seen[0]:
+            data = {str(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
+            self._seen = (mtime, data)
+        return dict(self._seen[1])
 
     def of(self, item_id: str) -> int:
         return self._read().get(item_id, 1)

@@ -23,12 +23,31 @@ from typing import Any
 
 import httpx
 
+from index.security.enforcement import POLICY_FILE
 from index.security.events import EventLog
+from index.security.policy import PolicyStore
 
 log = logging.getLogger("cql.serve.webhooks")
 POSITION_FILE = "webhooks.json"
 LOCK_FILE = "webhooks.lock"
 CONTENT_TYPE = "application/cloudevents+json"
+
+
+def webhook_urls(index_dir: Path) -> Callable[[str], str | None]:
+    """``app_id -> webhook_url`` from the index's policy store, re-read when the file
+    changes. The delivery thread keeps its own store: the request handlers' one is not
+    shared across threads."""
+    path = Path(index_dir) / POLICY_FILE
+    state: dict[str, Any] = {"mtime": None, "store": None}
+
+    def lookup(app_id: str) -> str | None:
+        mtime = path.stat().st_mtime_ns
+        if mtime != state["mtime"]:
+            state["store"], state["mtime"] = PolicyStore(path), mtime
+        app = state["store"].app(app_id)
+        return app.webhook_url if app is not None else None
+
+    return lookup
 
 
 class Outbox:
