@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -29,21 +30,42 @@ def copy_fixture_index(tmp: Path) -> Path:
     return target
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Server:
     """``cql serve --index DIR --port 0`` until ``stop()``; ``url`` is its base URL."""
 
     def __init__(self, index_dir: Path, *extra: str) -> None:
         self.index_dir = index_dir
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # One process binds port 0 and logs the port it got; with several workers uvicorn
+        # logs ":0", so a free port is picked here instead.
+        port = str(_free_port()) if "--workers" in extra else "0"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "index.cli", "serve", "--index", str(index_dir),
-             "--port", "0", "--now", FIXED_NOW, "--log-level", "info", *extra],
+             "--port", port, "--now", FIXED_NOW, "--log-level", "info", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.output: list[str] = []
         port = self._wait_for_port()
         self.origin = f"http://127.0.0.1:{port}"
         self.url = f"{self.origin}/wiki"
         threading.Thread(target=self._drain, daemon=True).start()
+        self._wait_until_answering()
+
+    def _wait_until_answering(self, timeout: float = 60.0) -> None:
+        """With several workers the parent logs its address before the workers listen."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.origin}/openapi.json", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("cql serve does not answer:\n" + "".join(self.output))
 
     def _wait_for_port(self, timeout: float = 60.0) -> int:
         deadline = time.monotonic() + timeout

@@ -146,3 +146,23 @@ def test_bad_writes_are_one_line_errors(tmp_path: Path, body: dict) -> None:
     assert r.status_code in (400, 404), r.text
     message = r.json()["message"]
     assert "\n" not in message and "Traceback" not in message and len(message) < 300
+
+
+def test_two_workers_share_one_index(tmp_path: Path) -> None:
+    """Writes through either worker get unique ids and are visible through both."""
+    server = Server(copy_fixture_index(tmp_path), "--workers", "2", "--no-webhooks")
+    try:
+        made = []
+        for n in range(8):  # fresh connections, so both workers take some
+            with server.client() as http:
+                r = http.post("/wiki/rest/api/content", json={
+                    "type": "page", "title": f"Two workers {n}", "space": {"key": "ENG"}})
+                assert r.status_code == 200, r.text
+                made.append(r.json()["id"])
+        assert len(set(made)) == 8
+        for _ in range(6):
+            with server.client() as http:
+                r = http.get("/wiki/rest/api/search", params={"cql": 'title ~ "two workers"'})
+                assert r.json()["totalSize"] == 8
+    finally:
+        server.stop()
