@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from serve_helpers import Server
+from serve_helpers import Server, token
 
 from index import Engine
 from index.security.events import EventLog
@@ -91,9 +91,17 @@ def test_events_delivered_in_order_across_a_restart(site_index) -> None:
     index_dir, receiver = site_index
     server = Server(index_dir)
     try:
-        # p2: the inactive WORKSPACE policy that blocks every eligible app.
-        subprocess.run([sys.executable, "-m", "index.cli", "policy", "activate", "p2",
-                        "--index", str(index_dir)], check=True, capture_output=True)
+        wordcount = token(index_dir, "app-wordcount", "search:confluence")
+        with server.client(token=wordcount) as http:
+            def pages() -> int:
+                r = http.get("/wiki/rest/api/search", params={"cql": "type = page"})
+                return int(r.json()["totalSize"])
+
+            assert pages() > 0
+            # p2: the inactive WORKSPACE policy that blocks every eligible app.
+            subprocess.run([sys.executable, "-m", "index.cli", "policy", "activate", "p2",
+                            "--index", str(index_dir)], check=True, capture_output=True)
+            assert pages() == 0  # the running server enforces a change made beside it
         logged = [e for e in EventLog(index_dir / "events.jsonl").since(0)
                   if e.app_id in ("app-syncbot", "app-wordcount")]
         assert len(logged) > 10
