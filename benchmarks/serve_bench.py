@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -125,7 +126,8 @@ def serve_command(args: argparse.Namespace) -> int:
     caller = UserCaller(account_id=account)
     proc, origin = _start(index, args.workers)
     report: dict[str, Any] = {"items": args.items, "workers": args.workers,
-                              "concurrency": args.concurrency, "queries": {}}
+                              "concurrency": args.concurrency, "queries": {},
+                              "load_average_before": round(os.getloadavg()[0], 1)}
     try:
         with httpx.Client(base_url=origin, auth=auth, timeout=30) as http:
             for name, query in queries.items():
@@ -151,8 +153,10 @@ def serve_command(args: argparse.Namespace) -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    report["load_average_after"] = round(os.getloadavg()[0], 1)
     (args.out / f"serve-{args.items}.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{args.items:,} items, {args.workers} worker(s), {args.concurrency} clients")
+    print(f"{args.items:,} items, {args.workers} worker(s), {args.concurrency} clients; "
+          f"load average {report['load_average_before']} -> {report['load_average_after']}")
     print(f"{'query':11} {'engine p50/p99 ms':>18} {'http p50/p99 ms':>16} "
           f"{'overhead p50':>12} {'req/s':>7}")
     for name, q in report["queries"].items():
