@@ -7,16 +7,23 @@ base, and never looks anything up in the index itself. Expansions that need othe
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote as url_quote
 
 from index.core.documents import url_of
-from index.engine import _cloud_time
 from index.serve.access import space_id
 
 #: v1 expansions the server implements; everything else stays in ``_expandable``.
 V1_EXPANDABLE = ("body", "version", "space", "ancestors", "history", "metadata", "children",
                  "container", "childTypes", "descendants", "operations", "restrictions")
+
+
+def cloud_time(iso: str) -> str:
+    """ISO-8601 in UTC with milliseconds (``2025-05-12T15:56:21.000Z``), as Cloud writes
+    dates and as the engine writes a result's ``lastModified``."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def user_ref(account_id: str, users: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +58,7 @@ def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict
     if "space" in tops and space is not None:
         out["space"] = space_v1(space, base)
     if "version" in tops:
-        out["version"] = {"number": version, "when": _cloud_time(doc["lastmodified"]),
+        out["version"] = {"number": version, "when": cloud_time(doc["lastmodified"]),
                           "by": user_ref(doc["creator"], users), "minorEdit": False,
                           "message": ""}
     if "history" in tops:
@@ -89,8 +96,8 @@ def history_v1(doc: dict[str, Any], users: dict[str, Any], version: int) -> dict
     """``history`` of a content item: its creation and its last update (``lastUpdated``,
     whose ``number`` clients add one to when they update the item)."""
     return {"latest": True, "createdBy": user_ref(doc["creator"], users),
-            "createdDate": _cloud_time(doc["created"]),
-            "lastUpdated": {"number": version, "when": _cloud_time(doc["lastmodified"]),
+            "createdDate": cloud_time(doc["created"]),
+            "lastUpdated": {"number": version, "when": cloud_time(doc["lastmodified"]),
                             "by": user_ref(doc["creator"], users), "minorEdit": False,
                             "message": ""}}
 
@@ -128,8 +135,6 @@ def _friendly(stamp: str | None) -> str:
     """A short human date (Confluence localises it; we write ``Mon DD, YYYY``)."""
     if not stamp:
         return ""
-    from datetime import datetime
-
     moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     return moment.strftime("%b %d, %Y")
 
@@ -146,14 +151,14 @@ def item_v2(doc: dict[str, Any], *, version: int, parent_type: str | None,
     out: dict[str, Any] = {"id": doc["id"], "type": kind, "status": doc["status"],
                            "title": doc["title"], "spaceId": space_id(doc["space"]),
                            "authorId": doc["creator"], "ownerId": doc["creator"],
-                           "createdAt": _cloud_time(doc["created"])}
+                           "createdAt": cloud_time(doc["created"])}
     if kind in TREE_TYPES:
         out["parentId"] = doc.get("parent_id")
         out["parentType"] = parent_type if doc.get("parent_id") else None
         out["position"] = None
     if kind == "embed":
         out["embedUrl"] = doc.get("url") or ""
-    out["version"] = {"createdAt": _cloud_time(doc["lastmodified"]), "message": "",
+    out["version"] = {"createdAt": cloud_time(doc["lastmodified"]), "message": "",
                       "number": version, "minorEdit": False, "authorId": doc["creator"]}
     if kind in ("page", "blogpost"):
         out["body"] = ({"storage": {"representation": "storage", "value": doc.get("body", "")}}
