@@ -40,7 +40,7 @@ def test_an_invalid_argument_prints_the_error_and_exits_1() -> None:
     assert run.returncode == 1
     assert run.stdout.splitlines() == [
         "type = page",
-        "error: line 1, column 11: dangling AND: a clause must follow it",
+        "<argument 2>:1:11: syntax: dangling AND: a clause must follow it",
         "label = x AND",
         "          ^^^",
     ]
@@ -66,7 +66,8 @@ def test_json_ok_shape() -> None:
     run = cql_parse("--json", "space.key = DEV")
     assert run.returncode == 0
     (record,) = json_lines(run.stdout)
-    assert list(record) == ["cql", "ok", "canonical", "ast"]
+    assert list(record) == ["cql", "ok", "canonical", "ast", "file", "line"]
+    assert (record["file"], record["line"]) == ("<argument 1>", 1)
     assert record["cql"] == "space.key = DEV"
     assert record["ok"] is True
     assert record["canonical"] == "space = DEV"
@@ -86,7 +87,7 @@ def test_json_error_shape() -> None:
     run = cql_parse("--json", "type = page AND label ~ x")
     assert run.returncode == 1
     (record,) = json_lines(run.stdout)
-    assert list(record) == ["cql", "ok", "error"]
+    assert list(record) == ["cql", "ok", "error", "file", "line"]
     assert record["ok"] is False
     assert record["error"] == {
         "code": "operator_not_allowed",

@@ -299,8 +299,9 @@ def test_the_default_index_is_the_fixture_index(cql: Any, tmp_path: Path) -> Non
 @pytest.mark.parametrize("args,code,fragment", [
     (["--as-app", "app-wordcount", "--scopes", "read:page:confluence"], 1, "search:confluence"),
     (["--as-app", "app-syncbot", "--as-user", BRUNO], 1, "no grant"),
-    (["--as-app", "app-syncbot"], 1, "acting_for"),
-    (["--as-app", "app-wordcount", "--anonymous"], 0, ""),
+    # Fail closed (issue 10): a 3LO app needs a user; --anonymous never wins over an app.
+    (["--as-app", "app-syncbot"], 2, "always acts for a user: add --as-user ACCOUNT"),
+    (["--as-app", "app-wordcount", "--anonymous"], 2, "--anonymous cannot be combined"),
 ])
 def test_search_caller_errors(cql: Any, index: Path, args: list[str], code: int,
                               fragment: str) -> None:

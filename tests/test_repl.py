@@ -375,7 +375,7 @@ def test_piped_paging_and_context_commands(index_dir: Path, env: dict[str, str])
     assert re.search(r"^3-4 of \d+ results", out, re.M)
     assert "already at the first page" in out
     assert "cql: space = currentSpace()" in out and re.search(r"\s+HR\s+", out)
-    assert "error: unknown IANA time zone: 'Nowhere/Else'" in out
+    assert "error: :tz: unknown IANA time zone 'Nowhere/Else'" in out
     assert "cql: ORDER BY id" in out
 
 

@@ -21,6 +21,8 @@ import cql
 from cql.normalize import normalize_report
 from cql.parser import parse_syntax
 from cql.validate import validate
+from index.cli import options
+from index.cli.conventions import CliError
 from index.engine import MAX_LIMIT
 from index.errors import EngineError
 from index.repl.explain import ast_fragments, describe_caller, explain_fragments
@@ -28,7 +30,6 @@ from index.repl.highlight import fragments as query_fragments
 from index.repl.pipeline import STAGES, Outcome, Settings, effective_policies, run
 from index.repl.pipeline import Caller as CallerT
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller, parse_scopes
-from index.security.enforcement import LOCAL_SITE
 from index.security.policy import blocked_spaces
 
 Frags = StyleAndTextTuples
@@ -68,6 +69,9 @@ COMMANDS: dict[str, Command] = {
     "quit": Command(":quit", "leave (also :q, :exit, Ctrl-D)"),
 }
 ALIASES = {"q": "quit", "exit": "quit", "h": "help", "?": "help"}
+#: Words that are never CQL (a query needs an operator) and mean a command in other shells.
+BARE_COMMANDS = {"exit": "quit", "quit": "quit", "\\q": "quit", "help": "help",
+                 "\\?": "help", "\\h": "help"}
 
 
 class Session:
@@ -88,7 +92,10 @@ class Session:
         text = line.strip()
         if not text or text.startswith("#"):  # '#' never starts CQL: a comment in a script
             return
-        if text.startswith(":"):
+        bare = BARE_COMMANDS.get(text.lower().rstrip(";"))
+        if bare is not None:  # what psql, pgcli and a shell user type to leave or get help
+            self.command(bare)
+        elif text.startswith(":"):
             self.command(text[1:])
         else:
             self.query(text)
@@ -103,7 +110,7 @@ class Session:
             getattr(self, "cmd_" + name.replace("-", "_"))(rest.strip())
         except cql.CqlError as err:
             self.show(error_fragments(err))
-        except (EngineError, ValueError) as err:
+        except (EngineError, ValueError, CliError) as err:
             self.say("error", f"error: {error_text(err)}")
 
     def query(self, text: str, start: int = 0) -> Outcome | None:
@@ -181,36 +188,27 @@ class Session:
         self.say("", f"searching as {describe_caller(self.engine, caller)}")
 
     def app_caller(self, app_id: str, words: list[str]) -> AppCaller:
-        """An app caller; a 3LO app, which always acts for a user, acts for the current
-        user or else for the first account that granted it access (and says so)."""
+        """An installed app's caller; a 3LO app, which always acts for a user, acts for the
+        current user or else for the first account that granted it access (and says so).
+        The checks are ``cql search``'s (``index.cli.options.app_caller``)."""
         acting: str | None = None
         if len(words) >= 2 and words[0].lower() == "for":
             acting, words = words[1], words[2:]
         scopes = parse_scopes(" ".join(words)) if words else DEFAULT_SCOPES
-        store = self.engine.policy_layer().store
-        app = store.app(app_id)
-        if app is None:
-            self.say("warn", f"note: {app_id} is not a registered app; treated as a forge app")
-        kind = app.kind if app is not None else "forge"
         current = self.settings.caller
-        if acting is None and kind == "oauth2_3lo":
+        app = self.engine.policy_layer().store.app(app_id)
+        if acting is None and app is not None and app.kind == "oauth2_3lo":
             if isinstance(current, UserCaller):
                 acting = current.account_id
             elif isinstance(current, AppCaller) and current.acting_for:
                 acting = current.acting_for
-            else:
-                site = (store.site or LOCAL_SITE).cloud_id
-                granted = [g.account_id for g in store.grants
-                           if g.app_id == app_id and g.covers(site)]
-                if not granted:
-                    raise ValueError(f"{app_id} is an oauth2_3lo app, which always acts for "
-                                     "a user, and no user granted it access to this site: say "
-                                     f":as app {app_id} for ACCOUNT")
-                acting = granted[0]
-                self.say("warn", f"note: {app_id} is an oauth2_3lo app and always acts for a "
-                         f"user; acting for {acting}, the first account that granted it "
-                         f"access (choose with :as app {app_id} for ACCOUNT)")
-        return AppCaller(app_id=app_id, kind=kind, scopes=scopes, acting_for=acting)
+        return options.app_caller(self.engine, app_id, acting, scopes,
+                                  choose_user=self.chose_user)
+
+    def chose_user(self, app_id: str, account: str) -> None:
+        self.say("warn", f"note: {app_id} is an oauth2_3lo app and always acts for a "
+                 f"user; acting for {account}, the first account that granted it "
+                 f"access (choose with :as app {app_id} for ACCOUNT)")
 
     def cmd_policies(self, arg: str) -> None:
         words = arg.split()
@@ -263,10 +261,7 @@ class Session:
 
     def cmd_limit(self, arg: str) -> None:
         if arg:
-            n = int(arg)
-            if not 1 <= n <= MAX_LIMIT:
-                raise ValueError(f"the limit must be between 1 and {MAX_LIMIT}")
-            self.settings.limit = n
+            self.settings.limit = _checked(options.bounded(1, MAX_LIMIT), arg, ":limit")
         self.say("", f"limit: {self.settings.limit} results per page")
 
     def _page(self, step: int) -> None:
@@ -295,13 +290,13 @@ class Session:
 
     def cmd_now(self, arg: str) -> None:
         if arg:
-            now = datetime.now(UTC) if arg == "clock" else datetime.fromisoformat(arg)
-            self._context(now=now if now.tzinfo else now.replace(tzinfo=UTC))
+            now = datetime.now(UTC) if arg == "clock" else _checked(options.instant, arg, ":now")
+            self._context(now=now)
         self.say("", f"now: {self.settings.context.now.isoformat()}")
 
     def cmd_tz(self, arg: str) -> None:
         if arg:
-            self._context(tz=arg)
+            self._context(tz=_checked(options.zone, arg, ":tz"))
         self.say("", f"time zone: {self.settings.context.tz}")
 
     def cmd_space(self, arg: str) -> None:
@@ -334,6 +329,16 @@ class Session:
 
     def cmd_quit(self, arg: str) -> None:
         self.running = False
+
+
+def _checked(parse: Callable[[str], Any], text: str, what: str) -> Any:
+    """A value through the same check its command-line flag uses, as a ValueError."""
+    import argparse
+
+    try:
+        return parse(text)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"{what}: {err}") from None
 
 
 def _on(flag: bool) -> str:

@@ -19,6 +19,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from index.cli.options import (
+    add_caller_options,
+    add_context_options,
+    add_index_option,
+    bounded,
+    open_engine,
+)
+from index.cli.search import MAX_LIMIT
+
 HISTORY_ENV = "CQL_REPL_HISTORY"
 
 
@@ -39,56 +48,32 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "form, rewrites, results, time per stage, the tree (:ast) and why each result "
         "matched (:explain). Reads one query or :command per line when input is piped. "
         "Type :help inside for the commands; docs/repl.md has the details.")
-    p.add_argument("--index", help="index directory (default: the bundled fixtures)")
-    p.add_argument("--as-user", metavar="ACCOUNT", help="search as this user")
-    p.add_argument("--as-app", metavar="APP_ID", help="search as this app (with --as-user: "
-                   "acting for that user)")
-    p.add_argument("--scopes", help="comma-separated OAuth scopes of the app's token "
-                   "(default: search:confluence)")
-    p.add_argument("--anonymous", action="store_true", help="search as an anonymous caller")
-    p.add_argument("--strict-scopes", action="store_true",
-                   help="hide content types the app holds no read scope for")
-    p.add_argument("--now", help="the clock, ISO-8601 (default: the wall clock)")
-    p.add_argument("--tz", default="UTC", help="time zone for dates (default UTC)")
-    p.add_argument("--space", help="the context space, for currentSpace()")
+    add_index_option(p)
+    add_caller_options(p)
+    add_context_options(p)
     p.add_argument("--lenient", action="store_true", help="start in the lenient dialect")
-    p.add_argument("--limit", type=int, default=10, help="results per page (default 10)")
+    p.add_argument("--limit", type=bounded(1, MAX_LIMIT), default=10, metavar="N",
+                   help=f"results per page (1-{MAX_LIMIT}, default 10)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Open the index, set the caller and context, then read lines until the end."""
-    from index.cli.search import fixture_index, make_context
-    from index.engine import MAX_LIMIT, Engine
-    from index.errors import EngineError
+    """Open the index, set the caller and context, then read lines until the end.
+
+    The caller and context flags are the ones ``cql search`` takes, checked by the same
+    code (``index.cli.options``), so the two commands refuse the same values alike."""
+    from index.cli.options import caller_from_args, check_caller_args, context_from_args
     from index.repl.pipeline import Settings
-    from index.repl.session import Session, error_text
+    from index.repl.session import Session
 
-    def usage(message: str) -> int:
-        print(f"cql repl: error: {message}", file=sys.stderr)
-        return 2
-
-    if not 1 <= args.limit <= MAX_LIMIT:
-        return usage(f"--limit must be between 1 and {MAX_LIMIT}")
-    if args.anonymous and (args.as_user or args.as_app):
-        return usage("--anonymous cannot be combined with --as-user or --as-app")
-    try:
-        engine = Engine.open(args.index or fixture_index())
-    except EngineError as err:
-        return usage(str(err))
-    try:
-        context = make_context(args)
-    except ValueError as err:
-        return usage(error_text(err))
+    check_caller_args(args)
+    context = context_from_args(args)
+    engine = open_engine(args)
     settings = Settings(context=context, dialect="lenient" if args.lenient else "strict",
                         strict_scopes=args.strict_scopes, limit=args.limit)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     session = Session(engine, settings, _plain_show)
-    try:
-        settings.caller = _initial_caller(args, session)
-        engine.scope_for(settings.caller, settings.strict_scopes)
-    except (ValueError, EngineError) as err:
-        return usage(error_text(err))
+    settings.caller = caller_from_args(args, engine, choose_user=session.chose_user)
     if interactive:
         return _interactive(session)
     from index.cli.textio import BadLine, stdin_lines
@@ -101,21 +86,6 @@ def run(args: argparse.Namespace) -> int:
         if not session.running:
             break
     return 0
-
-
-def _initial_caller(args: argparse.Namespace, session: Any) -> Any:
-    from index.security.callers import AnonymousCaller, UserCaller
-
-    if args.anonymous:
-        return AnonymousCaller()
-    if args.as_app:
-        words = ["for", args.as_user] if args.as_user else []
-        if args.scopes:
-            words.append(args.scopes)
-        return session.app_caller(args.as_app, words)
-    if args.as_user:
-        return UserCaller(account_id=args.as_user)
-    return None
 
 
 def _plain_show(frags: Any) -> None:
