@@ -12,8 +12,23 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 DEFAULT_ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
+
+
+def _existing(kind: str) -> Any:
+    """An argparse type for a path that must exist (a bad path is a usage error, found before
+    any work starts, never a traceback from a child process)."""
+
+    def check(text: str) -> Path:
+        path = Path(text)
+        ok = path.is_dir() if kind == "directory" else path.exists()
+        if not ok:
+            raise argparse.ArgumentTypeError(f"no such {kind}: {text}")
+        return path
+
+    return check
 
 
 def _engines(text: str) -> list[str]:
@@ -65,7 +80,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_cmd_corpus)
 
     p = sub.add_parser("build", help="index a site with every engine; report build figures")
-    p.add_argument("--site", type=Path, required=True)
+    p.add_argument("--site", type=_existing("directory"), required=True)
     p.add_argument("--out", type=Path, required=True,
                    help="work directory: indexes go to OUT/indexes, figures to OUT/build.json")
     p.add_argument("--engines", type=_engines, default=list(DEFAULT_ENGINES))
@@ -90,8 +105,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     add_serve(sub)
 
     p = sub.add_parser("compare", help="two reports side by side, flagging regressions")
-    p.add_argument("old", type=Path, help="report.json (or its directory)")
-    p.add_argument("new", type=Path, help="report.json (or its directory)")
+    p.add_argument("old", type=_existing("file"), help="report.json (or its directory)")
+    p.add_argument("new", type=_existing("file"), help="report.json (or its directory)")
     p.add_argument("--engine", default="cql-search")
     p.add_argument("--threshold", type=float, default=0.10,
                    help="flag a slowdown above this fraction (default 0.10 = 10%%)")

@@ -229,7 +229,7 @@ def test_refusals_exit_1_with_a_clear_message(cql: Any, index: Path, args: list[
                                               fragment: str) -> None:
     proc = cql("policy", *args, "--index", str(index))
     assert proc.returncode == 1, proc.stdout
-    assert proc.stderr.startswith("error: ") and fragment in proc.stderr
+    assert proc.stderr.startswith(f"cql policy {args[0]}: error: ") and fragment in proc.stderr
     assert "Traceback" not in proc.stderr
     assert store_version(index) == 0  # nothing changed
 
@@ -240,10 +240,11 @@ def test_a_policy_without_an_app_rule_needs_a_mode(cql: Any, index: Path) -> Non
     assert proc.returncode == 1 and "--mode" in proc.stderr
 
 
-def test_missing_index_exits_1(cql: Any, tmp_path: Path) -> None:
+def test_missing_index_exits_2(cql: Any, tmp_path: Path) -> None:
+    # A missing index is an environment error: exit 2, the convention of every command.
     for action in (["list"], ["events"], ["activate", "p1"]):
         proc = cql("policy", *action, "--index", str(tmp_path / "nothing"))
-        assert proc.returncode == 1 and "no cql-search index" in proc.stderr
+        assert proc.returncode == 2 and "no cql-search index" in proc.stderr
 
 
 @pytest.mark.parametrize("args", [

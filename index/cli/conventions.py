@@ -43,6 +43,8 @@ class CliError(Exception):
         self.extra = extra or {}
         #: Lines shown after the one-line message in text mode (a caret block, a usage line).
         self.detail = detail
+        #: The (sub)command that raised it, when an argument parser did.
+        self.prog = ""
 
 
 def usage_error(message: str) -> CliError:
@@ -79,7 +81,9 @@ class CqlArgumentParser(argparse.ArgumentParser):
     or subcommand for a typo."""
 
     def error(self, message: str) -> NoReturn:
-        raise usage_error(suggest(self, message))
+        err = usage_error(suggest(self, message))
+        err.prog = self.prog
+        raise err
 
     def usage_hint(self) -> str:
         return self.format_usage().strip() + f"\n(see '{self.prog} --help')"
@@ -98,19 +102,19 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def suggest(parser: argparse.ArgumentParser, message: str) -> str:
-    """argparse's message, with "did you mean" for an unknown subcommand."""
+    """argparse's message, with "did you mean" for a mistyped subcommand or choice."""
     m = re.match(r"argument (\S+): invalid choice: '([^']*)'", message)
-    if m:
-        names = list(subcommands(parser)) or []
-        for action in parser._actions:
-            if action.choices and not names:
-                names = [str(c) for c in action.choices]
-        close = difflib.get_close_matches(m.group(2), names, n=1)
-        known = ", ".join(names)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown {'command' if subcommands(parser) else 'value'} '{m.group(2)}' " \
-               f"(choose from {known}){hint}"
-    return message
+    if not m:
+        return message
+    name, given = m.group(1), m.group(2)
+    choices: list[str] = []
+    for action in parser._actions:
+        if name in action.option_strings or name in (action.metavar, action.dest):
+            choices = [str(c) for c in (action.choices or [])]
+    close = difflib.get_close_matches(given, choices, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    what = f"value for {name}" if name.startswith("-") else "command"
+    return f"unknown {what} '{given}' (choose from {', '.join(choices)}){hint}"
 
 
 def leaf_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:

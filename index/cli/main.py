@@ -140,6 +140,17 @@ def _every_leaf(parser: argparse.ArgumentParser,
         _every_leaf(child, visit)
 
 
+def _by_prog(parser: argparse.ArgumentParser, prog: str) -> argparse.ArgumentParser | None:
+    """The parser (or subparser) called ``prog``: the one that refused the line."""
+    if parser.prog == prog:
+        return parser
+    for child in subcommands(parser).values():
+        found = _by_prog(child, prog)
+        if found is not None:
+            return found
+    return None
+
+
 def _wants_json(argv: Sequence[str]) -> bool:
     words = list(argv)
     if "--" in words:
@@ -169,8 +180,9 @@ def _main(argv: list[str]) -> int:
         if extras:
             raise unknown_arguments(leaf, extras)
     except CliError as err:
-        err.detail = short_usage(leaf)
-        return emit_error(leaf.prog, err, as_json=as_json,
+        raised_by = _by_prog(parser, err.prog) or leaf
+        err.detail = short_usage(raised_by)
+        return emit_error(raised_by.prog, err, as_json=as_json,
                           color=color_wanted("auto", sys.stderr))
     color = color_wanted(getattr(args, "color", "auto"), sys.stdout)
     args.color_out = color

@@ -7,9 +7,10 @@ The store, the decisions and the events already exist (``index.security.policy``
 enforced by every engine on the index from its next search and its events land in the same
 log a long-running process writes to.
 
-Exit codes: 0 done, 1 the request was refused (unknown policy id, a policy that breaks a
-rule or a limit, a missing index, a corrupt store or log), 2 the command line itself is
-wrong (argparse's convention, which ``cql search`` and ``cql parse`` follow too).
+Exit codes (the convention of every ``cql`` command, ``index.cli.conventions``): 0 done,
+1 the request was refused (unknown policy id, a policy that breaks a rule or a limit, a
+corrupt store or log), 2 the command line or the environment is wrong (a usage error, a
+missing index).
 
 Nothing here imports Whoosh or the engine at module level: ``cql --help`` must stay fast.
 """
@@ -22,6 +23,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from index.cli.conventions import usage_error
 from index.errors import EngineError
 
 EVENTS_HELP = """\
@@ -68,11 +70,12 @@ def _count(minimum: int) -> Any:
 
 
 def _open_engine(args: argparse.Namespace, *, changing: bool) -> Any:
-    from index.cli.search import fixture_index
+    from index.cli.fixture import fixture_index
+    from index.cli.options import open_engine
     from index.engine import Engine
 
     if args.index:
-        return Engine.open(args.index)
+        return open_engine(args)
     path = fixture_index()
     if changing:
         # The default index is a shared cache keyed by the fixture files; a change made here
@@ -131,12 +134,11 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def _table(rows: list[tuple[str, ...]], args: argparse.Namespace) -> str:
+    from index.cli.render import table_text, terminal_width
+
+    return table_text(rows[0], rows[1:], color=getattr(args, "color_out", False),
+                      width=terminal_width(sys.stdout)).rstrip("\n")
 
 
 # --- list / show ---------------------------------------------------------------------------
@@ -165,7 +167,7 @@ def run_list(args: argparse.Namespace) -> int:
     for p in policies:
         rows.append((p.id, "yes" if p.active else "no", _coverage_text(p), _app_access_text(p),
                      _other_rules(p), p.name))
-    print(_table(rows))
+    print(_table(rows, args))
     print(f"\n{len(policies)} policies, store version {store.version}; "
           f"{len(store.apps)} installed apps")
     return 0
@@ -267,9 +269,8 @@ def run_change(args: argparse.Namespace) -> int:
     if action == "update":
         fields = _update_fields(args, layer.store.get(args.policy_id))
         if not fields:
-            print("error: nothing to update: give --name, --spaces, --workspace, --mode, "
-                  "--apps or --no-app-access", file=sys.stderr)
-            return 2
+            raise usage_error("nothing to update: give --name, --spaces, --workspace, "
+                              "--mode, --apps or --no-app-access")
     defaults = EventSettings()
     layer.settings = defaults.model_copy(update={
         "cap": defaults.cap if args.cap is None else args.cap,
@@ -353,19 +354,9 @@ def run_events(args: argparse.Namespace) -> int:
 
 
 def _guarded(handler: Any) -> Any:
-    """Refusals print one clear line and exit 1; tracebacks are for bugs only."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(handler(args))
-        except EngineError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        except OSError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-
-    return run
+    """Refusals leave through ``cql``'s one convention (``index.cli.main``): one line on
+    stderr (and ``{"error": ...}`` on stdout with ``--json``), exit 1; never a traceback."""
+    return handler
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -437,8 +428,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _checked_update(args: argparse.Namespace) -> int:
     if args.no_app_access and args.apps is not None:
-        print("error: --apps cannot be combined with --no-app-access", file=sys.stderr)
-        return 2
+        raise usage_error("--apps cannot be combined with --no-app-access")
     return run_change(args)
 
 
