@@ -97,7 +97,8 @@ class CqlError(Exception):
         caret = self.caret()
         return f"{head}\n{caret}" if caret else head
 
-    def __reduce__(self):  # keep pickling (multiprocessing) working with our signature
+    # Keep pickling (multiprocessing) working with our signature.
+    def __reduce__(self) -> tuple[object, ...]:
         return (
             CqlError,
             (self.code, self.message, self.query, self.offset, self.end, self.expected),

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from benchmarks import cli
 
     p = sub.add_parser("bench", help="benchmarks: corpus, build, run, parse, compare, all",

@@ -239,7 +239,7 @@ def as_cli_error(err: BaseException) -> CliError:
         return CliError(f"{err.strerror or err}{':' if where else ''}{where}",
                         code="environment", status=EXIT_USAGE)
     if type(err).__name__ == "ValidationError":  # pydantic, without importing it here
-        problems = getattr(err, "errors", lambda: [])()
+        problems: list[dict[str, Any]] = getattr(err, "errors", list)()
         text = "; ".join(str(p.get("msg", "")).removeprefix("Value error, ")
                          for p in problems) or str(err)
         return CliError(one_line(text), code="invalid", status=EXIT_FAILED)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from index.cli.conventions import usage_error
@@ -134,7 +134,7 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
-def _table(rows: list[tuple[str, ...]], args: argparse.Namespace) -> str:
+def _table(rows: Sequence[tuple[str, ...]], args: argparse.Namespace) -> str:
     from index.cli.render import table_text, terminal_width
 
     return table_text(rows[0], rows[1:], color=getattr(args, "color_out", False),
@@ -359,7 +359,7 @@ def _guarded(handler: Any) -> Any:
     return handler
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR",
                         help="index directory (default: the bundled fixture index)")

@@ -100,7 +100,7 @@ def format_table(page: Any, *, tz: str = "UTC", color: bool = False,
     return out
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("index", help="build an index from a site directory",
                        description="Load SITE_DIR (JSON Lines, see docs/site-format.md) and "
                        "index it into --out; rejected lines are reported and skipped.")
