@@ -73,6 +73,9 @@ def build_parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     """The subcommands, shared by ``python -m benchmarks`` and ``cql bench``."""
+    from benchmarks import startup
+
+    startup.add_command(sub)
     p = sub.add_parser("corpus", help="write a deterministic synthetic site")
     p.add_argument("--items", type=int, required=True)
     p.add_argument("--seed", type=int, default=7)

@@ -386,7 +386,7 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
     """Run the mix (and parse throughput) against indexes in ``work/indexes``; return the
     report (also written to ``work/report.json`` and ``work/report.md``)."""
     from benchmarks.report import write_markdown
-    from index.core.context import SearchContext
+    from index.core.context import DEFAULT_NOW, SearchContext
 
     settings = _settings(args)
     manifest = json.loads((site_dir / "corpus.json").read_text(encoding="utf-8"))
@@ -397,7 +397,7 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
     build = build or {}
     engines = [n for n in engines if n == "reference" or (work / "indexes" / n).exists()]
     callers = load_callers(site_dir, manifest)
-    context = SearchContext()
+    context = SearchContext(now=DEFAULT_NOW)  # pinned: the same answers every run
     queries = load_mix(args.queries, manifest["params"], args.only)
     targets: list[Target] = []
     opened: list[str] = []

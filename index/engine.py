@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import pickle
+import re
 import secrets
 import shutil
 import time
@@ -279,6 +280,7 @@ class Engine:
         canonical = cql.to_cql(query)
         scope = self.scope_for(caller, strict_scopes)
         if cursor is not None:
+            context = _cursor_clock(cursor, query, context)
             start = self._open_cursor(cursor, canonical, caller, context, scope)
         snap = self.store.snapshot()
         compiler = Compiler(snap, Catalog(self.spaces, self.users), scope, context)
@@ -290,7 +292,8 @@ class Engine:
         results = [r for _, r in self.page(compiler, query, hits, start, limit, excerpt)]
         nxt = None
         if start + limit < total:
-            nxt = self._make_cursor(start + limit, canonical, caller, context, scope)
+            nxt = self._make_cursor(start + limit, canonical, caller, context, scope,
+                                    clock=uses_clock(query))
         return SearchPage(
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
@@ -386,11 +389,18 @@ class Engine:
         (mask and strict-scopes types) and the context."""
         who = caller.fingerprint() if caller is not None else "local"
         seen = f"{sorted(scope.hidden_spaces)}|{sorted(scope.hidden_types)}|{scope.account_id}"
-        return f"{canonical}\x00{who}\x00{seen}\x00{context.model_dump_json()}"
+        # The clock is part of what a cursor is for only when the query reads it (a date
+        # function): a cursor printed under the wall clock must still work a minute later.
+        clock = context.now.isoformat() if _reads_clock(canonical) else ""
+        rest = context.model_dump_json(exclude={"now"})
+        return f"{canonical}\x00{who}\x00{seen}\x00{rest}\x00{clock}"
 
     def _make_cursor(self, offset: int, canonical: str, caller: Caller | None,
-                     context: SearchContext, scope: SearchScope) -> str:
-        body = json.dumps({"o": offset}).encode()
+                     context: SearchContext, scope: SearchScope, clock: bool = False) -> str:
+        fields: dict[str, Any] = {"o": offset}
+        if clock:  # the instant the first page was computed at, so page 2 uses it too
+            fields["n"] = context.now.isoformat()
+        body = json.dumps(fields).encode()
         mac = hmac.new(self._secret,
                        body + self._binding(canonical, caller, context, scope).encode(),
                        hashlib.sha256).digest()[:16]
@@ -398,7 +408,9 @@ class Engine:
 
     def _open_cursor(self, cursor: str, canonical: str, caller: Caller | None,
                      context: SearchContext, scope: SearchScope) -> int:
-        bad = EngineError("bad_cursor", "the cursor is not valid for this query and caller")
+        bad = EngineError("bad_cursor", "the cursor was made for another query, caller or "
+                          "context (space, statuses, time zone), or is damaged: run the "
+                          "query again without --cursor")
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             body, mac = raw[:-16], raw[-16:]
@@ -418,6 +430,36 @@ class Engine:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def uses_clock(query: Query) -> bool:
+    """Whether ``query`` calls a date function (``now()``, ``startOfDay()``, ...): its
+    results then depend on the clock, so its cursors carry the instant."""
+    return _reads_clock(cql.to_cql(query))
+
+
+_CLOCK_FUNCTIONS = re.compile(r"\b(now|(start|end)Of(Day|Week|Month|Year))\s*\(")
+
+
+def _reads_clock(canonical: str) -> bool:
+    # The canonical text names every function call; a string literal that merely contains
+    # "now(" would make a cursor stricter (bound to the instant), never looser.
+    return bool(_CLOCK_FUNCTIONS.search(canonical))
+
+
+def _cursor_clock(cursor: str, query: Query, context: SearchContext) -> SearchContext:
+    """The context with the instant a cursor carries (its MAC is checked afterwards)."""
+    if not uses_clock(query):
+        return context
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        instant = datetime.fromisoformat(json.loads(raw[:-16])["n"])
+    except Exception:
+        return context  # not a clock cursor: _open_cursor refuses it
+    if instant.tzinfo is None:
+        return context
+    return context.model_copy(update={"now": instant})
+
 
 
 def _cloud_time(iso: str) -> str:

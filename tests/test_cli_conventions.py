@@ -247,3 +247,12 @@ def test_colour_follows_the_flag_and_no_color(index: Path, env: dict[str, str]) 
 def run_json(proc: subprocess.CompletedProcess[str]) -> Any:
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+def test_a_repl_result_under_a_what_if_toggle_says_so(index: Path, env: dict[str, str]) -> None:
+    proc = cql(env, "repl", "--as-app", "app-wordcount", "--index", str(index),
+               stdin="type = page\n:policies toggle p1\ntype = page\n:policies reset\n"
+                     "type = page\n")
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stdout.splitlines() if "what-if policies in force" in line]
+    assert len(notes) == 1 and notes[0].startswith("operator view:")

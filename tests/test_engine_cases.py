@@ -15,7 +15,7 @@ import pytest
 
 import cql
 from index.core.compiler import SearchScope
-from index.core.context import SearchContext
+from index.core.context import DEFAULT_NOW, SearchContext
 from index.engine import Engine
 from index.security.callers import UserCaller
 
@@ -39,7 +39,7 @@ def run(engine: Engine, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setattr(engine, "scope_for", lambda caller, strict=False: SearchScope(
             account_id=account, hidden_spaces=hidden_spaces, hidden_types=hidden_types))
     caller = UserCaller(account_id=account) if account else None
-    context = SearchContext.model_validate(case.get("context") or {})
+    context = SearchContext.model_validate({"now": DEFAULT_NOW, **(case.get("context") or {})})
     ids: list[str] = []
     cursor = None
     while True:

@@ -8,7 +8,6 @@ directory next to the package is used.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -33,6 +32,8 @@ def fixture_site() -> Path:
 
 def fixture_index() -> Path:
     """The index of the bundled site, built on first use and again when the site changes."""
+    import hashlib
+
     site = fixture_site()
     digest = hashlib.sha256(FIXTURE_INDEX_FORMAT.encode())
     for path in sorted(site.iterdir()):

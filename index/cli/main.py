@@ -110,12 +110,23 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse.Action):
+    """``--version``, reading the installed metadata only when asked (importlib.metadata
+    costs more start-up time than the rest of ``cql --help``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        sys.stdout.write(f"cql-search {version()}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CqlArgumentParser(
         prog="cql", description="Confluence Query Language: parse, index and search.",
         epilog="Exit status: 0 success, 1 a query or data error, 2 a usage or environment "
         "error, 130 interrupted. NO_COLOR or --color never turns colour off.")
-    parser.add_argument("--version", action="version", version=f"cql-search {version()}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show the version and exit")
     parser.add_argument("--color", choices=("auto", "never", "always"), default="auto",
                         help="colour on a terminal (default auto; honours NO_COLOR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND",

@@ -32,7 +32,9 @@ class SearchContext(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    now: AwareDatetime = DEFAULT_NOW
+    #: The wall clock by default (a library user's "created > now('-1d')" means now);
+    #: tests and benchmarks pin it by passing ``now=DEFAULT_NOW`` or another instant.
+    now: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     tz: str = Field("UTC", validation_alias=_alias("tz", "timezone", "timeZone"))
     space_key: str | None = Field(None, validation_alias=_alias("space_key", "spaceKey"))
     content_id: str | None = Field(None, validation_alias=_alias("content_id", "contentId"))

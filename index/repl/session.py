@@ -125,6 +125,11 @@ class Session:
             return None
         self.last = outcome
         self.show(outcome_fragments(outcome))
+        if self.settings.overrides:  # never let a what-if pass for what the index enforces
+            flipped = ", ".join(f"{pid} {_on(on)}" for pid, on in
+                                sorted(self.settings.overrides.items()))
+            self.say("warn", f"operator view: what-if policies in force ({flipped}); these "
+                     "results are not what the stored policies give (:policies reset)")
         return outcome
 
     def say(self, style: str, text: str) -> None:

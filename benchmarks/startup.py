@@ -1,0 +1,78 @@
+"""Start-up time of the ``cql`` command, as a user feels it: a fresh process each run.
+
+Targets (issue 11): ``cql --help`` and ``cql parse 'type = page'`` under 0.25 s, a one-shot
+``cql search`` on the bundled sample site under 0.5 s (its index already built: the first
+use builds it once). Each command runs ``--runs`` times in a new interpreter; the median and
+the best are reported, with the target and whether it is met. Measured here, by hand or in
+the benchmark run, never in a timed unit test (a loaded CI machine would make it flaky).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+#: (name, arguments after ``cql``, target in seconds)
+COMMANDS: list[tuple[str, list[str], float]] = [
+    ("cql --help", ["--help"], 0.25),
+    ("cql --version", ["--version"], 0.25),
+    ("cql parse 'type = page'", ["parse", "type = page"], 0.25),
+    ("cql search 'type = page'", ["search", "type = page", "--limit", "10"], 0.5),
+]
+
+
+def _command() -> list[str]:
+    """The installed ``cql`` script when there is one next to this interpreter (what users
+    run), else ``python -m index.cli``."""
+    import shutil
+
+    script = shutil.which("cql", path=os.path.dirname(sys.executable))
+    return [script] if script else [sys.executable, "-m", "index.cli"]
+
+
+def measure(runs: int) -> list[dict[str, Any]]:
+    import statistics
+    import subprocess
+    import time
+
+    base = _command()
+    env = {**os.environ, "NO_COLOR": "1"}
+    subprocess.run([*base, "search", "type = page", "--limit", "1"], env=env,
+                   capture_output=True, check=True, timeout=600)  # build the index once
+    out = []
+    for name, args, target in COMMANDS:
+        times = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            subprocess.run([*base, *args], env=env, capture_output=True, check=True,
+                           timeout=120)
+            times.append(time.perf_counter() - began)
+        median = statistics.median(times)
+        out.append({"command": name, "median_s": round(median, 3),
+                    "best_s": round(min(times), 3), "target_s": target,
+                    "met": median < target})
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    figures = measure(args.runs)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for f in figures:
+            verdict = "ok" if f["met"] else "OVER TARGET"
+            print(f"{f['command']:<28} median {f['median_s']:.3f} s  best {f['best_s']:.3f} s"
+                  f"  (target < {f['target_s']} s: {verdict})")
+    return 0 if all(f["met"] for f in figures) else 1
+
+
+def add_command(sub: Any) -> None:
+    p = sub.add_parser("startup", help="start-up time of cql commands (fresh process each run)",
+                       description=__doc__)
+    p.add_argument("--runs", type=int, default=10, help="runs per command (default 10)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(run=run)
