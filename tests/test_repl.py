@@ -57,7 +57,8 @@ def engine(index_dir: Path) -> Engine:
 def env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "CQL_REPL_HISTORY": str(tmp_path / "history"),
             "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_STATE_HOME": str(tmp_path),
-            "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "PYTHONIOENCODING": "utf-8"}
+            "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "PYTHONIOENCODING": "utf-8",
+            "CQL_REPL_CONFIG": str(tmp_path / "no-config.toml"), "PAGER": "cat"}
 
 
 # --- a terminal, as far as prompt_toolkit uses one ------------------------------------------
@@ -225,7 +226,7 @@ def test_query_shows_canonical_form_rewrites_results_total_and_timings(
     assert "rewrites: smartlink_to_embed" in shown
     assert "as written: type = smartlink AND space = ITKB" in shown
     assert re.search(r"^id\s+type\s+space\s+title\s+last modified$", shown, re.M)
-    assert re.search(r"^82688\s+embed\s+ITKB\s+Miro: Spring launch board\s+2026-10-26T21:50",
+    assert re.search(r"^82688\s+embed\s+ITKB\s+Miro: Spring launch board\s+2026-10-26 21:50",
                      shown, re.M)
     assert f"of {total} results" in shown
     assert re.search(r"time: parse [\d.]+ ms, validate [\d.]+ ms, normalize [\d.]+ ms, "
@@ -433,7 +434,8 @@ def test_policy_toggles_stay_in_memory(engine: Engine, index_dir: Path) -> None:
     session.handle(":policies toggle p2")
     assert session.settings.overrides == {"p1": False, "p2": True}
     session.handle("type = page")
-    assert "of 0 results" in shown[-1]  # p2 (what-if on) blocks every eligible app
+    assert "of 0 results" in shown[-2]  # p2 (what-if on) blocks every eligible app
+    assert shown[-1].startswith("operator view: what-if policies in force")
     session.handle(":policies reset")
     assert session.settings.overrides == {}
     assert (index_dir / "policies.json").read_bytes() == before
@@ -508,3 +510,67 @@ def test_cli_lists_repl() -> None:
 
     args = build_parser().parse_args(["repl", "--as-user", DANA, "--lenient"])
     assert args.as_user == DANA and args.lenient and callable(args.run)
+
+
+# --- what pgcli and litecli users expect ------------------------------------------------------
+
+
+def test_exit_quit_and_help_words_do_what_they_say(index_dir: Path, env: dict[str, str]
+                                                   ) -> None:
+    for word in ("exit", "quit", "\\q"):
+        proc = piped(index_dir, env, [word, "type = page"])
+        assert proc.returncode == 0 and "cql:" not in proc.stdout, word
+    for word in ("help", "\\?"):
+        proc = piped(index_dir, env, [word])
+        assert ":limit [N]" in proc.stdout, word
+
+
+def test_esc_enter_inserts_a_newline_and_multiline_mode(index_dir: Path,
+                                                        env: dict[str, str]) -> None:
+    session = Repl(index_dir, env)
+    try:
+        session.child.send("type = page\x1b\r")  # Esc-Enter: a newline, nothing runs
+        session.wait(r"\.\.\.>")
+        session.enter("AND space = HR")
+        assert "cql: type = page AND space = HR" in session.screen.text()
+        session.enter(":multiline on")
+        session.child.send("type = page\r")  # Enter inserts a newline now
+        session.wait(r"\.\.\.>")
+        session.child.send("AND space = ITKB\x1b\r")  # Esc-Enter runs it
+        session.wait(r"cql: type = page AND space = ITKB")
+    finally:
+        session.child.terminate(force=True)
+
+
+def test_output_taller_than_the_screen_goes_through_the_pager(index_dir: Path,
+                                                             env: dict[str, str]) -> None:
+    session = Repl(index_dir, {**env, "PAGER": "sed s/^/PAGED:/"})
+    try:
+        assert "PAGED:cql: type = page" in session.enter(":limit 50") + session.enter(
+            "type = page")
+        assert "PAGED:" not in session.enter(":limit 1")  # short output is printed as is
+        session.enter(":pager off")
+        assert "PAGED:" not in session.enter(":help")
+    finally:
+        session.close()
+
+
+def test_the_config_file_sets_defaults_and_is_checked(index_dir: Path, env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('limit = 2\n[caller]\nas_app = "app-syncbot"\n', encoding="utf-8")
+    proc = piped(index_dir, {**env, "CQL_REPL_CONFIG": str(config)}, ["space = HR"])
+    assert proc.returncode == 0, proc.stderr
+    assert "0 of 0 results" in proc.stdout  # the configured app is blocked from HR
+    assert "acting for" in proc.stdout  # a 3LO app: the granting user chosen, and said so
+    flags_win = piped(index_dir, {**env, "CQL_REPL_CONFIG": str(config)}, ["type = page"],
+                      "--as-user", "x")
+    assert re.search(r"^1-2 of \d+ results", flags_win.stdout, re.M)
+    for text, fragment in (('colour = "never"\n', "unknown key 'colour'"),
+                           ('limit = "ten"\n', "limit must be"),
+                           ('[caller]\nas_app = ""\n', "must not be empty"),
+                           ("pager = \n", "config file")):
+        config.write_text(text, encoding="utf-8")
+        proc = piped(index_dir, {**env, "CQL_REPL_CONFIG": str(config)}, ["type = page"])
+        assert proc.returncode == 2 and proc.stderr.startswith("cql repl: error: config file")
+        assert fragment in proc.stderr and "Traceback" not in proc.stderr

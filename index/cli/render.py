@@ -53,6 +53,7 @@ def table_text(headers: Sequence[str], rows: Sequence[Sequence[str]], *, color: 
     boxes = {"simple": box.SIMPLE_HEAD, "ascii": box.ASCII2, "rounded": box.ROUNDED,
              "minimal": box.MINIMAL}
     table = Table(box=boxes.get(style, box.SIMPLE_HEAD), show_edge=False, pad_edge=False,
+                  padding=(0, 1, 0, 0) if style in ("simple", "minimal") else (0, 1),
                   header_style="bold" if color else "", expand=False,
                   safe_box=style == "ascii")
     for name in headers:

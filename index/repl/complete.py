@@ -9,7 +9,7 @@ field added to ``cql/fields.py`` completes without a change here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -38,15 +38,47 @@ class Suggestion:
 
 
 class Vocabulary:
-    """Values the index knows, gathered on first use (the index does not change under a
-    REPL often enough to matter; a new session picks up a rebuilt index)."""
+    """Values worth offering, drawn from what the *current caller* may see.
 
-    def __init__(self, engine: Any) -> None:
+    Run as an app, the REPL must not teach the app's user a space key, a label or a macro
+    that only exists in content the app is blocked from: ``scope`` gives the caller's mask
+    (the session's, what-if toggles included) and each list is filtered by it, so a blocked
+    space completes exactly like a space that does not exist. Users are the site's
+    directory, not content, and are offered whole."""
+
+    def __init__(self, engine: Any, scope: Callable[[], Any] | None = None,
+                 context: Callable[[], Any] | None = None) -> None:
         self.engine = engine
+        self.scope = scope
+        self.context = context
 
-    @cached_property
+    def _mask(self) -> Any:
+        """The caller's scope when it hides anything, else None (the operator's view)."""
+        if self.scope is None:
+            return None
+        scope = self.scope()
+        if scope is None or not (scope.hidden_spaces or scope.hidden_types):
+            return None
+        return scope
+
+    def _visible_docs(self, scope: Any) -> Any:
+        from index.core.compiler import Catalog, Compiler
+        from index.core.context import SearchContext
+
+        context = self.context() if self.context is not None else SearchContext()
+        snap = self.engine.store.snapshot()
+        compiler = Compiler(snap, Catalog(self.engine.spaces, self.engine.users), scope,
+                            context)
+        return compiler.visible(True)  # cached on the snapshot per mask
+
+    def _visible_spaces(self) -> list[tuple[str, Any]]:
+        scope = self._mask()
+        hidden = set(scope.hidden_spaces) if scope is not None else set()
+        return [(k, s) for k, s in sorted(self.engine.spaces.items()) if k not in hidden]
+
+    @property
     def spaces(self) -> list[Suggestion]:
-        return [Suggestion(k, s.name) for k, s in sorted(self.engine.spaces.items())]
+        return [Suggestion(k, s.name) for k, s in self._visible_spaces()]
 
     @cached_property
     def users(self) -> list[Suggestion]:
@@ -54,14 +86,19 @@ class Vocabulary:
                 for a, u in sorted(
             self.engine.users.items(), key=lambda kv: kv[1].display_name.lower())]
 
-    @cached_property
+    @property
     def categories(self) -> list[Suggestion]:
-        found = {c for s in self.engine.spaces.values() for c in s.categories}
+        found = {c for _, s in self._visible_spaces() for c in s.categories}
         return [Suggestion(c, "space category") for c in sorted(found)]
 
     def lexicon(self, index_field: str, meta: str) -> list[Suggestion]:
         snap = self.engine.store.snapshot()
-        return [Suggestion(w, meta) for w in snap.lexicon(index_field)]
+        words = snap.lexicon(index_field)
+        scope = self._mask()
+        if scope is not None:
+            visible = self._visible_docs(scope)
+            words = [w for w in words if snap.term(index_field, w) & visible]
+        return [Suggestion(w, meta) for w in words]
 
     def values_for(self, spec: FieldSpec) -> list[Suggestion]:
         """The literal values worth offering for a field (never content ids: too many)."""

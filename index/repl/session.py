@@ -65,6 +65,10 @@ COMMANDS: dict[str, Command] = {
     "lenient": Command(":lenient", "the lenient dialect"),
     "strict-scopes": Command(":strict-scopes [on | off]", "hide content types an app's "
                              "token holds no read scope for"),
+    "pager": Command(":pager [on | off]", "page output taller than the screen through "
+                     "$PAGER (default on at a terminal)"),
+    "multiline": Command(":multiline [on | off]", "Enter inserts a newline and Esc-Enter "
+                         "runs the query (off: Esc-Enter inserts a newline)"),
     "help": Command(":help", "this list"),
     "quit": Command(":quit", "leave (also :q, :exit, Ctrl-D)"),
 }
@@ -84,6 +88,12 @@ class Session:
         self.show = show
         self.last: Outcome | None = None
         self.running = True
+        #: Terminal-only preferences (the config file sets them; commands toggle them).
+        self.pager = True
+        self.multiline = False
+        self.table_style = "simple"
+        #: The terminal's width when output goes to one (tables fit it), else None.
+        self.width: Callable[[], int | None] = lambda: None
 
     # --- input ---------------------------------------------------------------------------
 
@@ -124,7 +134,8 @@ class Session:
             self.say("error", f"error: {error_text(err)}")
             return None
         self.last = outcome
-        self.show(outcome_fragments(outcome))
+        self.show(outcome_fragments(outcome, style=self.table_style, width=self.width(),
+                                    tz=self.settings.context.tz))
         if self.settings.overrides:  # never let a what-if pass for what the index enforces
             flipped = ", ".join(f"{pid} {_on(on)}" for pid, on in
                                 sorted(self.settings.overrides.items()))
@@ -241,6 +252,8 @@ class Session:
         if not policies:
             return [("", "no data security policies in this index\n")]
         out: Frags = []
+        if self.settings.caller is not None:  # the policy list is the operator's knowledge
+            out.append(("class:warn", "operator view (not visible to the caller):\n"))
         for p in policies:
             flipped = p.id in self.settings.overrides
             out.append(("class:ok" if p.active else "class:dim",
@@ -324,6 +337,22 @@ class Session:
             self.settings.strict_scopes = arg.lower() == "on"
         self.say("", f"strict scopes: {_on(self.settings.strict_scopes)}")
 
+    def _switch(self, arg: str, name: str) -> bool:
+        value: bool = getattr(self, name)
+        if arg:
+            if arg.lower() not in ("on", "off"):
+                raise ValueError(f"say :{name} on or :{name} off")
+            value = arg.lower() == "on"
+            setattr(self, name, value)
+        self.say("", f"{name}: {_on(value)}")
+        return value
+
+    def cmd_pager(self, arg: str) -> None:
+        self._switch(arg, "pager")
+
+    def cmd_multiline(self, arg: str) -> None:
+        self._switch(arg, "multiline")
+
     def cmd_help(self, arg: str) -> None:
         out: Frags = [("", "Type a CQL query to run it (Enter inside an open parenthesis or "
                        "quote starts a new line), or a command:\n")]
@@ -360,7 +389,8 @@ def error_text(err: Exception) -> str:
 # --- rendering -------------------------------------------------------------------------------
 
 
-def outcome_fragments(outcome: Outcome) -> Frags:
+def outcome_fragments(outcome: Outcome, *, style: str = "simple", width: int | None = None,
+                      tz: str = "UTC") -> Frags:
     """Canonical CQL, rewrites, the results table, the total and the time per stage."""
     out: Frags = [("class:head", "cql: ")]
     out.extend(query_fragments(outcome.canonical))
@@ -371,27 +401,31 @@ def outcome_fragments(outcome: Outcome) -> Frags:
         out.append(("class:dim", f"as written: {cql.to_cql(outcome.parsed)}\n"))
     else:
         out.append(("class:dim", "rewrites: none\n"))
-    out.extend(table_fragments(outcome))
+    out.extend(table_fragments(outcome, style=style, width=width, tz=tz))
     out.append(("class:dim", "time: " + ", ".join(
         f"{stage} {outcome.timings[stage] * 1000:.2f} ms" for stage in STAGES)
         + f" (total {sum(outcome.timings.values()) * 1000:.2f} ms)\n"))
     return out
 
 
-def table_fragments(outcome: Outcome) -> Frags:
-    rows = [(r.id, r.type, r.space, _clip(r.title, 50), (r.lastModified or "")[:16])
+def table_fragments(outcome: Outcome, *, style: str = "simple", width: int | None = None,
+                    tz: str = "UTC") -> Frags:
+    """The results through the one table renderer of every front end (``index.cli.render``:
+    display width measured, fitted to ``width``), result times in the session's zone."""
+    from index.cli.render import local_time, table_text
+
+    rows = [(r.id, r.type, r.space, r.title, local_time(r.lastModified, tz))
             for r in outcome.results]
-    head = ("id", "type", "space", "title", "last modified")
+    head = ("id", "type", "space", "title", "last modified" if tz == "UTC"
+            else f"last modified ({tz})")
     out: Frags = []
     if rows:
-        widths = [max(len(row[i]) for row in (head, *rows)) for i in range(5)]
-
-        def line(row: tuple[str, ...]) -> str:
-            return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-
-        out.append(("class:head", line(head) + "\n"))
-        out.append(("class:dim", "  ".join("-" * w for w in widths) + "\n"))
-        out.extend(("", line(row) + "\n") for row in rows)
+        lines = table_text(head, rows, width=width, style=style).splitlines(keepends=True)
+        if style == "simple":
+            out.append(("class:head", lines[0]))
+            out.append(("class:dim", lines[1]))
+            lines = lines[2:]
+        out.extend(("", line) for line in lines)
         shown = f"{outcome.start + 1}-{outcome.start + len(rows)} of "
     else:
         shown = "0 of "

@@ -1,0 +1,57 @@
+"""The REPL run as an app shows what that app would see (issue 10): completion offers only
+values from the caller's visible documents, and a what-if toggle changes the offer too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.engine import Engine
+from index.repl.pipeline import Settings
+from index.repl.session import Session
+from index.repl.shell import vocabulary_for
+from index.security.callers import AppCaller
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNCBOT_FOR = "bbfd51cb6d4e3152f5298a3f"  # an account that granted app-syncbot (fixture)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    path = tmp_path_factory.mktemp("mask") / "index"
+    return Engine.build(ROOT / "fixtures" / "site", path)
+
+
+def offered(session: Session, field: str) -> set[str]:
+    from cql.fields import lookup
+
+    spec = lookup(field)
+    assert spec is not None
+    return {s.text for s in vocabulary_for(session).values_for(spec)}
+
+
+def hr_only_labels(engine: Engine) -> set[str]:
+    everywhere = {w for w in engine.store.snapshot().lexicon("label")}
+    outside = set()
+    for word in everywhere:
+        if engine.count(f'label = "{word}" AND space != HR') > 0:
+            outside.add(word)
+    return everywhere - outside
+
+
+def test_completion_offers_only_what_the_app_may_see(engine: Engine) -> None:
+    blocked = AppCaller(app_id="app-syncbot", kind="oauth2_3lo",
+                        scopes=frozenset({"search:confluence"}), acting_for=SYNCBOT_FOR)
+    operator = Session(engine, Settings(), lambda frags: None)
+    app = Session(engine, Settings(caller=blocked), lambda frags: None)
+    assert "HR" in offered(operator, "space") and "HR" not in offered(app, "space")
+    secret = hr_only_labels(engine)
+    assert secret, "the fixture should hold a label used only in HR"
+    assert secret <= offered(operator, "label")
+    assert not secret & offered(app, "label")
+    # The labels the app does see are still offered.
+    assert offered(app, "label") and offered(app, "label") <= offered(operator, "label")
+    # A what-if toggle (p1 off) lifts the mask for the session, and the offer follows it.
+    app.settings.overrides["p1"] = False
+    assert "HR" in offered(app, "space") and secret <= offered(app, "label")
