@@ -1,5 +1,5 @@
 """docs/schema/*.json are the JSON Schemas of the pydantic models that validate a site, and
-stay so: regenerate with ``python -m index.site.schema docs/schema`` after changing a model."""
+stay so: regenerate with ``python -m index.cli.schema docs/schema`` after changing a model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.site.schema import render, schemas
+from index.cli.schema import render, schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = ROOT / "docs" / "schema"
@@ -18,9 +18,9 @@ GENERATED = schemas()
 @pytest.mark.parametrize("name", sorted(GENERATED))
 def test_the_checked_in_schema_matches_the_models(name: str) -> None:
     path = SCHEMA_DIR / f"{name}.schema.json"
-    assert path.is_file(), f"missing {path}: run python -m index.site.schema docs/schema"
+    assert path.is_file(), f"missing {path}: run python -m index.cli.schema docs/schema"
     assert path.read_text(encoding="utf-8") == render(GENERATED[name]), (
-        f"{path} is stale: run python -m index.site.schema docs/schema")
+        f"{path} is stale: run python -m index.cli.schema docs/schema")
 
 
 def test_no_stray_schema_files() -> None:

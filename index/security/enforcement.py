@@ -53,9 +53,14 @@ class IndexView(Protocol):
     A protocol rather than an import: the engine uses this layer, so this layer must not
     import the engine (docs/architecture.md)."""
 
-    index_dir: Path
-    store: IndexStore
-    spaces: Mapping[str, Space]
+    # Read-only properties: an engine's plain attributes (a dict of spaces) satisfy them,
+    # where a mutable Mapping attribute would not (mypy: attributes are invariant).
+    @property
+    def index_dir(self) -> Path: ...
+    @property
+    def store(self) -> IndexStore: ...
+    @property
+    def spaces(self) -> Mapping[str, Space]: ...
 
 POLICY_FILE = "policies.json"
 EVENT_LOG_FILE = "events.jsonl"

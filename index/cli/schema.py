@@ -2,7 +2,7 @@
 
 The schemas in ``docs/schema/`` are this module's output, checked in so an editor or a
 validator can use them without this package, and kept equal to the models by a test
-(``tests/test_schema.py``): regenerate with ``python -m index.site.schema docs/schema``.
+(``tests/test_schema.py``): regenerate with ``python -m index.cli.schema docs/schema``.
 A schema says what a line *may* hold; the loader's cross-line rules (a parent that exists,
 a key used once) are in docs/site-format.md.
 """
