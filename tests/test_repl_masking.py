@@ -55,3 +55,24 @@ def test_completion_offers_only_what_the_app_may_see(engine: Engine) -> None:
     # A what-if toggle (p1 off) lifts the mask for the session, and the offer follows it.
     app.settings.overrides["p1"] = False
     assert "HR" in offered(app, "space") and secret <= offered(app, "label")
+
+
+def test_explain_labels_what_only_the_operator_may_know(engine: Engine) -> None:
+    shown: list[str] = []
+    blocked = AppCaller(app_id="app-syncbot", kind="oauth2_3lo",
+                        scopes=frozenset({"search:confluence"}), acting_for=SYNCBOT_FOR)
+    app = Session(engine, Settings(caller=blocked),
+                  lambda frags: shown.append("".join(t for _, t in frags)))
+    app.handle(":explain type = page AND space = HR")
+    text = "".join(shown)
+    whole = [line for line in text.splitlines() if "in the whole index" in line]
+    assert whole and all("(operator view: " in line for line in whole)
+    assert "mask in force  operator view: the caller is never told this" in text
+    assert "(operator view: the index holds" in text
+    # Counts called "visible" count only what the app may see: HR is masked.
+    assert "[2] space = HR   0 visible" in text
+    shown.clear()
+    operator = Session(engine, Settings(), lambda frags: shown.append(
+        "".join(t for _, t in frags)))
+    operator.handle(":explain type = page AND space = HR")
+    assert "operator view" not in "".join(shown)

@@ -112,7 +112,8 @@ def explain_fragments(engine: Any, outcome: Outcome, settings: Settings) -> Frag
     if outcome.query.where is None:
         out.append(("", "  no filter: every visible document\n"))
     else:
-        _plan(outcome.query.where, 1, compiler, number, sets, out)
+        _plan(outcome.query.where, 1, compiler, number, sets, out,
+              operator=settings.caller is not None)
     for key in outcome.query.order_by:
         out.append(("", f"  order by {_sort(key)}\n"))
     if not outcome.query.order_by:
@@ -142,7 +143,9 @@ def _shown(outcome: Outcome) -> str:
 
 
 def _plan(node: Expr, depth: int, compiler: Compiler, number: dict[int, int],
-          sets: dict[int, int], out: Frags) -> None:
+          sets: dict[int, int], out: Frags, operator: bool = False) -> None:
+    """The plan, counting only what the caller may see; a whole-index count, which only the
+    operator may know, is labelled "operator view" when searching as someone else."""
     pad = "  " * depth
     universe = compiler.universe
     if isinstance(node, Clause):
@@ -154,7 +157,8 @@ def _plan(node: Expr, depth: int, compiler: Compiler, number: dict[int, int],
         out.append(("class:count", f"{visible} visible"))
         indexed = docsets.count(docs)
         if not node.op.is_negative and indexed != visible:
-            out.append(("class:dim", f" ({indexed} in the whole index)"))
+            label = "operator view: " if operator else ""
+            out.append(("class:dim", f" ({label}{indexed} in the whole index)"))
         out.append(("", "\n"))
         out.append(("class:dim", f"{pad}    {lookup(compiler, node)}\n"))
         return
@@ -167,7 +171,7 @@ def _plan(node: Expr, depth: int, compiler: Compiler, number: dict[int, int],
     out.append(("", "\n"))
     children = (node.operand,) if isinstance(node, Not) else node.operands
     for child in children:
-        _plan(child, depth + 1, compiler, number, sets, out)
+        _plan(child, depth + 1, compiler, number, sets, out, operator)
 
 
 def lookup(compiler: Compiler, clause: Clause) -> str:
@@ -202,8 +206,10 @@ def _mask(engine: Any, outcome: Outcome, settings: Settings) -> Frags:
     scope = outcome.scope
     context = settings.context
     compiler = outcome.compiler
-    out: Frags = [("class:head", "mask in force"),
-                  ("class:dim", "  (applied outside the query, before it)\n")]
+    out: Frags = [("class:head", "mask in force")]
+    if settings.caller is not None:  # the policies behind a mask are the operator's to know
+        out.append(("class:warn", "  operator view: the caller is never told this"))
+    out.append(("class:dim", "  (applied outside the query, before it)\n"))
     out.append(("", f"  caller: {describe_caller(engine, settings.caller)}\n"))
     out.append(("", f"  content statuses: {', '.join(context.content_statuses)}\n"))
     if not context.include_archived_spaces:
@@ -222,8 +228,12 @@ def _mask(engine: Any, outcome: Outcome, settings: Settings) -> Frags:
     out.append(("", f"  types hidden by token scopes: {types}"
                 f"{'' if settings.strict_scopes else ' (strict scopes off)'}\n"))
     total = compiler.snap.size
-    out.append(("", f"  visible before the query: {docsets.count(compiler.universe)} of "
-                f"{total} documents\n"))
+    visible = docsets.count(compiler.universe)
+    if settings.caller is None:
+        out.append(("", f"  visible before the query: {visible} of {total} documents\n"))
+    else:
+        out.append(("", f"  visible before the query: {visible} documents"))
+        out.append(("class:dim", f"  (operator view: the index holds {total})\n"))
     return out
 
 
