@@ -95,6 +95,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--site", type=Path, default=None)
     _add_run_options(p)
     p.add_argument("--plot", action="store_true", help="also draw OUT/latency.png")
+    p.add_argument("--skip-parse", action="store_true", help="skip the parser throughput stage")
     p.set_defaults(run=_cmd_run)
 
     p = sub.add_parser("parse", help="parser throughput (queries/s)")
@@ -126,6 +127,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", action="store_true",
                    help="draw latency against corpus size (needs matplotlib)")
     p.add_argument("--parse-repeat", type=int, default=20)
+    p.add_argument("--skip-parse", action="store_true", help="skip the parser throughput stage")
     p.add_argument("--keep", action="store_true",
                    help="reuse an existing corpus in OUT if its manifest matches")
     _add_run_options(p)
@@ -158,9 +160,22 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_plot(args: argparse.Namespace) -> None:
+    """``--plot`` needs matplotlib: say so before a run of many minutes, not after it."""
+    if getattr(args, "plot", False):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from index.cli.conventions import usage_error
+
+            raise usage_error("--plot needs matplotlib: pip install 'cql-search[plot]'"
+                              ) from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.harness import run_command
 
+    _check_plot(args)
     return run_command(args)
 
 
@@ -189,6 +204,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_all(args: argparse.Namespace) -> int:
     from benchmarks.harness import all_command
 
+    _check_plot(args)
     return all_command(args)
 
 
@@ -202,3 +218,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmarks") 
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # the same one-line errors as ``cql bench`` (no tracebacks)
+        from index.cli.conventions import emit_error
+        from index.cli.main import as_cli_error
+
+        return emit_error(prog, as_cli_error(err), as_json=False)

@@ -280,11 +280,14 @@ def summarize(records: list[dict[str, Any]], engines: list[str]) -> dict[str, An
 
 
 def parse_throughput(files: list[Path] | None, repeat: int,
-                     params: dict[str, str] | None = None) -> dict[str, Any]:
+                     params: dict[str, str] | None = None,
+                     only: str | None = None) -> dict[str, Any]:
     """Parser throughput over the mix (``benchmarks.parse_bench.run`` when it exists)."""
     if params is None:
         params = _sample_params()
-    strings = parse_strings(files, params)
+    strings = parse_strings(files, params, only)
+    if not strings:
+        return {"queries_per_s": None, "queries": 0, "repeat": repeat, "via": "none matched"}
     try:
         from benchmarks import parse_bench  # owned by the parser benchmark
     except ImportError:
@@ -415,7 +418,11 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
         for target in targets:
             target.close()
         gc.unfreeze()
-    parse = parse_throughput(args.queries, parse_repeat, manifest["params"])
+    stage(f"run: {len(queries)} queries x {len(opened)} engines done")
+    parse = None
+    if not getattr(args, "skip_parse", False):
+        parse = parse_throughput(args.queries, parse_repeat, manifest["params"], args.only)
+        stage(f"parse: {parse['queries_per_s']} queries/s over {parse['queries']} queries")
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -453,6 +460,30 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
     return report
 
 
+def stage(message: str) -> None:
+    """One line per finished stage on stderr when it is not a terminal (a CI log shows
+    progress; on a terminal the progress bars do)."""
+    if not sys.stderr.isatty():
+        print(f"stage {message}", file=sys.stderr, flush=True)
+
+
+def terminal_summary(report: dict[str, Any]) -> str:
+    """Agreement, build speed and the geometric means, in a few lines for a person."""
+    agree = {True: "yes", False: "NO", None: "not checked"}[report["hits_agree"]]
+    lines = [f"hits agree: {agree}"]
+    for name, fig in report.get("build", {}).items():
+        if fig.get("items_per_s"):
+            lines.append(f"build {name}: {fig['items_per_s']:,.0f} items/s")
+    for name, fig in report.get("summary", {}).items():
+        if name != "cql-search":
+            lines.append(f"{name}: {fig['p50_ratio_geomean']:,.1f}x cql-search's p50 "
+                         f"(geometric mean over {fig['queries']} queries)")
+    parse = report.get("parse")
+    if parse and parse.get("queries_per_s"):
+        lines.append(f"parse: {parse['queries_per_s']:,.0f} queries/s")
+    return "\n".join(lines)
+
+
 def _callers_summary(callers: Callers) -> dict[str, Any]:
     return {
         "user": callers.user,
@@ -466,6 +497,8 @@ def _print_outcome(report: dict[str, Any], work: Path) -> int:
     from benchmarks.report import describe, markdown_table
 
     print(markdown_table(report))
+    if sys.stdout.isatty():
+        print("\n" + terminal_summary(report))
     print(f"\nreport: {work / 'report.json'} and {work / 'report.md'}")
     for item in report["skipped"]:
         print(f"skipped: {item['query']} on {item['engine']}: {item['error']}", file=sys.stderr)
@@ -512,10 +545,11 @@ def all_command(args: argparse.Namespace) -> int:
             shutil.rmtree(site_dir, ignore_errors=True)
             began = time.perf_counter()
             write_corpus(site_dir, items, seed=args.seed, progress=sys.stderr.isatty())
-            print(f"corpus: {items:,} items in {time.perf_counter() - began:.1f} s "
-                  f"({dir_size(site_dir) / 1e6:.1f} MB)", file=sys.stderr)
+            stage(f"corpus: {items:,} items in {time.perf_counter() - began:.1f} s "
+                  f"({dir_size(site_dir) / 1e6:.1f} MB)")
         engines = _engines_for(args.engines, items, settings)
         build = build_all(site_dir, work / "indexes", engines)
+        stage(f"build: {', '.join(engines)} into {work / 'indexes'}")
         (work / "build.json").write_text(json.dumps(build, indent=2) + "\n", encoding="utf-8")
         report = run_suite(work, site_dir, args, build, args.parse_repeat)
         reports.append(report)

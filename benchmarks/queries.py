@@ -110,14 +110,18 @@ def _check(text: str, where: str) -> None:
         raise MixError(f"{where}: not valid CQL: {exc}") from None
 
 
-def parse_strings(files: list[Path] | None, params: dict[str, str]) -> list[str]:
+def parse_strings(files: list[Path] | None, params: dict[str, str],
+                  only: str | None = None) -> list[str]:
     """CQL strings for the parser benchmark: the search mix, plus ``parse_mix.cql`` when
-    present (its lines are ``name<TAB>cql`` or bare CQL; parameters are filled if known)."""
-    out = [q.cql for q in load_mix(files, params)]
+    present (its lines are ``name<TAB>cql`` or bare CQL; parameters are filled if known).
+    ``only`` keeps the queries whose name contains it, as it does for the search mix."""
+    out = [q.cql for q in load_mix(files, params, only)]
     extra = QUERY_DIR / PARSE_MIX
     if files is None and extra.is_file():
         for raw in extra.read_text(encoding="utf-8").splitlines():
             if not raw.strip() or raw.lstrip().startswith("#"):
+                continue
+            if only and not ("\t" in raw and only in raw.split("\t", 1)[0]):
                 continue
             text = raw.split("\t", 1)[1] if "\t" in raw else raw
             out.append(_PARAM.sub(lambda m: params.get(m.group(1), m.group(0)), text.strip()))

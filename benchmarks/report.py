@@ -99,7 +99,8 @@ def render(report: dict[str, Any]) -> str:
         f"- hits_agree: **{agree}**"
         + (f" ({len(report.get('disagreements', []))} disagreements, "
            f"{len(report.get('errors', []))} errors)" if agree is False else ""),
-        f"- parse: {parse.get('queries_per_s', 0):,.0f} queries/s ({parse.get('via', '')})",
+        (f"- parse: {parse['queries_per_s']:,.0f} queries/s ({parse.get('via', '')})"
+         if parse.get("queries_per_s") else "- parse: skipped"),
         "",
         "## Build",
         "",

@@ -178,3 +178,41 @@ def test_first_runs_times_every_user_query(run: tuple[Path, dict[str, Any], int]
     users = [q["name"] for q in report["queries"] if not q["name"].endswith("@app")]
     assert set(times) == {"(open)", *users}
     assert all(ms >= 0 for ms in times.values())
+
+
+def test_run_stages_skip_parse_and_only(run: tuple[Path, dict[str, Any], int]) -> None:
+    """Off a terminal each stage prints a line; --skip-parse skips the parser stage; --only
+    scopes it (issue 11)."""
+    import subprocess
+    import sys
+
+    from benchmarks.queries import parse_strings
+
+    out, _, _ = run
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--out", str(out), "--skip-parse",
+         "--only", "exact", "--engines", "cql-search", *FAST],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "stage run:" in proc.stderr and "stage parse" not in proc.stderr
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["parse"] is None
+    assert report["queries"] and all("exact" in q["name"] for q in report["queries"])
+    params = json.loads((out / "site" / "corpus.json").read_text(encoding="utf-8"))["params"]
+    everything = parse_strings(default_files(), params)
+    scoped = parse_strings(default_files(), params, "exact")
+    assert 0 < len(scoped) < len(everything)
+
+
+def test_plot_without_matplotlib_is_refused_before_the_run(tmp_path: Path) -> None:
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("matplotlib is installed: --plot would run")
+    proc = subprocess.run([sys.executable, "-m", "index.cli", "bench", "run", "--out",
+                           str(tmp_path / "nothing"), "--plot"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--plot needs matplotlib" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "nothing").exists()
