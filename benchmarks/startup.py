@@ -53,7 +53,35 @@ def measure(runs: int) -> list[dict[str, Any]]:
         out.append({"command": name, "median_s": round(median, 3),
                     "best_s": round(min(times), 3), "target_s": target,
                     "met": median < target})
+    prompt = _repl_prompt(base, env, runs)
+    if prompt is not None:
+        out.append(prompt)
     return out
+
+
+def _repl_prompt(base: list[str], env: dict[str, str], runs: int) -> dict[str, Any] | None:
+    """Seconds from starting ``cql repl`` in a pseudo-terminal to its first prompt (needs
+    pexpect, part of the test extra; skipped without it)."""
+    try:
+        import pexpect
+    except ImportError:
+        return None
+    import statistics
+    import time
+
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        child = pexpect.spawn(base[0], [*base[1:], "repl"], env=env, encoding="utf-8",
+                              dimensions=(40, 120), timeout=30)
+        child.expect(r"cql>")
+        times.append(time.perf_counter() - began)
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF)
+        child.close()
+    median = statistics.median(times)
+    return {"command": "cql repl (to the prompt)", "median_s": round(median, 3),
+            "best_s": round(min(times), 3), "target_s": 0.5, "met": median < 0.5}
 
 
 def run(args: argparse.Namespace) -> int:
