@@ -96,6 +96,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     _add_run_options(p)
     p.add_argument("--plot", action="store_true", help="also draw OUT/latency.png")
     p.add_argument("--skip-parse", action="store_true", help="skip the parser throughput stage")
+    p.set_defaults(bench_parser=p)
     p.set_defaults(run=_cmd_run)
 
     p = sub.add_parser("parse", help="parser throughput (queries/s)")
@@ -128,6 +129,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="draw latency against corpus size (needs matplotlib)")
     p.add_argument("--parse-repeat", type=int, default=20)
     p.add_argument("--skip-parse", action="store_true", help="skip the parser throughput stage")
+    p.set_defaults(bench_parser=p)
     p.add_argument("--keep", action="store_true",
                    help="reuse an existing corpus in OUT if its manifest matches")
     _add_run_options(p)
@@ -166,10 +168,9 @@ def _check_plot(args: argparse.Namespace) -> None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            from index.cli.conventions import usage_error
-
-            raise usage_error("--plot needs matplotlib: pip install 'cql-search[plot]'"
-                              ) from None
+            # The subcommand's own parser reports it: argparse's usage error under
+            # ``python -m benchmarks``, cql's one-line convention under ``cql bench``.
+            args.bench_parser.error("--plot needs matplotlib: pip install 'cql-search[plot]'")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -218,8 +219,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m benchmarks") 
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # the same one-line errors as ``cql bench`` (no tracebacks)
-        from index.cli.conventions import emit_error
-        from index.cli.main import as_cli_error
-
-        return emit_error(prog, as_cli_error(err), as_json=False)
+    except OSError as err:  # a bad path: one line, as ``cql bench`` prints it
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # no tracebacks (cql bench maps errors through index.cli)
+        print(f"{prog}: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
