@@ -36,7 +36,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("home")
     return {**os.environ, "XDG_CACHE_HOME": str(home / "cache"), "NO_COLOR": "1",
-            "CQL_REPL_HISTORY": str(home / "history"), "COLUMNS": "100"}
+            "CQL_REPL_HISTORY": str(home / "history"), "COLUMNS": "100",
+            "CQL_REPL_CONFIG": str(home / "no-config.toml")}
 
 
 def cql(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
