@@ -14,29 +14,10 @@ import os
 import shutil
 from collections.abc import Sequence
 from datetime import datetime
-from typing import IO, TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from typing import IO
 
 #: Width used off a terminal: wide enough that nothing is cut.
 UNLIMITED = 100_000
-
-
-def make_console(out: IO[str], *, color: bool, fit: bool | None = None) -> Console:
-    """A rich console writing to ``out``; ``fit`` (default: ``out`` is a terminal) limits
-    the width to the terminal's."""
-    from rich.console import Console
-
-    if fit is None:
-        try:
-            fit = out.isatty()
-        except (AttributeError, ValueError):
-            fit = False
-    width = shutil.get_terminal_size((100, 24)).columns if fit else UNLIMITED
-    return Console(file=out, width=width, color_system="standard" if color else None,
-                   no_color=not color, force_terminal=color, highlight=False,
-                   soft_wrap=not fit, emoji=False, markup=False)
 
 
 def table_text(headers: Sequence[str], rows: Sequence[Sequence[str]], *, color: bool = False,
