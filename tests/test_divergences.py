@@ -24,7 +24,7 @@ import pytest
 from pydantic import ValidationError
 
 import cql
-from index.core.context import SearchContext
+from index.core.context import DEFAULT_NOW, SearchContext
 from index.engine import Engine, SearchPage, SearchResult
 from index.errors import EngineError
 from index.security.callers import AppCaller
@@ -75,7 +75,7 @@ def test_case(case: dict[str, Any], request: pytest.FixtureRequest) -> None:
         assert want.get("message_contains", "") in err.message
         return
     engine: Engine = request.getfixturevalue("tiny")
-    context = SearchContext.model_validate(case.get("context") or {})
+    context = SearchContext.model_validate({"now": DEFAULT_NOW, **(case.get("context") or {})})
     got = _ids(engine, text, context=context, dialect=dialect)
     if case.get("ordered"):
         assert got == case["expected"]

@@ -27,7 +27,7 @@ import pytest
 from pydantic import ValidationError
 
 import cql
-from index.core.context import SearchContext
+from index.core.context import DEFAULT_NOW, SearchContext
 from index.reference.evaluator import ReferenceEvaluator, analyse
 from index.site.loader import load_site
 
@@ -56,7 +56,8 @@ def _run(evaluator: ReferenceEvaluator, case: dict[str, Any]) -> list[str]:
     return evaluator.search(
         query,
         account_id=case.get("account_id"),
-        context=SearchContext.model_validate(case.get("context") or {}),
+        context=SearchContext.model_validate(
+            {"now": DEFAULT_NOW, **(case.get("context") or {})}),
         hidden_spaces=frozenset(case.get("hidden_spaces", ())),
         hidden_types=frozenset(case.get("hidden_types", ())),
     )
