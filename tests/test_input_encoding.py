@@ -38,9 +38,10 @@ def test_cql_parse_stdin(locale: str) -> None:
                + 'title = "café"\n'.encode() + b"\xff\n")
     assert done.returncode == 1
     assert done.stdout.decode("utf-8").splitlines() == [
-        "error: <stdin>:1:13: not valid UTF-8 (byte 0xe9); input must be UTF-8 text",
+        # The linter's FILE:LINE:COLUMN: code: message (issue 11).
+        "<stdin>:1:13: bad_encoding: not valid UTF-8 (byte 0xe9); input must be UTF-8 text",
         'title = café' if locale == "C" else 'title = caf\\xe9',
-        "error: <stdin>:3:1: not valid UTF-8 (byte 0xff); input must be UTF-8 text",
+        "<stdin>:3:1: bad_encoding: not valid UTF-8 (byte 0xff); input must be UTF-8 text",
     ]
     assert done.stderr == b""
 
@@ -51,7 +52,8 @@ def test_cql_parse_json_and_arguments(locale: str) -> None:
     assert b'"code": "bad_encoding"' in done.stdout and b'"column": 10' in done.stdout
     done = cql(["parse", os.fsdecode(b'title = "\xff"')], locale)
     assert done.stdout.decode().strip() == (
-        "error: <argument 1>:1:10: not valid UTF-8 (byte 0xff); input must be UTF-8 text")
+        "<argument 1>:1:10: bad_encoding: not valid UTF-8 (byte 0xff); input must be UTF-8 "
+        "text")
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -69,7 +71,8 @@ def test_cql_search_argument(locale: str) -> None:
     done = cql(["search", os.fsdecode(b'title ~ "\xff"')], locale)
     assert done.returncode == 1
     assert done.stderr.decode().strip() == (
-        "error: <query>:1:10: not valid UTF-8 (byte 0xff); input must be UTF-8 text")
+        "cql search: error: <query>:1:10: not valid UTF-8 (byte 0xff); input must be UTF-8 "
+        "text")
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -87,5 +90,5 @@ def test_site_files(tmp_path: Path, locale: str) -> None:
     done = cql(["index", str(site), "--out", str(tmp_path / "again")], locale)
     assert done.returncode == 1
     assert done.stderr.decode().strip().splitlines() == [
-        "error: cannot build an index without its policy files: policies.json:2: not valid "
-        "UTF-8 at column 12 (byte 0xff)"]
+        "cql index: error: cannot build an index without its policy files: policies.json:2: "
+        "not valid UTF-8 at column 12 (byte 0xff)"]

@@ -61,7 +61,7 @@ def test_cql_index_says_so_in_one_line(tmp_path: Path, name: str) -> None:
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert len(lines) == 1 and lines[0].startswith("cql index: error: "), done.stderr
     assert f"{name}: is a directory, not a file" in lines[0]
 
 
