@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-DEFAULT_ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
+DEFAULT_ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "tantivy", "reference")
 
 
 def _engines(text: str) -> list[str]:

@@ -14,6 +14,9 @@ Timing method (recorded in the report's ``settings``):
   hits, and the first page against the head of the full ordered list. A mismatch makes
   ``hits_agree`` false and the run exit non-zero. Naive Whoosh's timed total is reported but
   not held against it (its known ``And(X, Not(Y))`` defect, see ``baseline_whoosh``).
+- A baseline that cannot express a query raises ``baseline_common.Unsupported``: the query
+  is listed under ``unsupported`` (and shown as ``n/a``), neither timed nor compared, and
+  does not make ``hits_agree`` false.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -37,7 +41,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.engines import ENGINE_NAMES, Callers, Target, load_callers, open_target
+from benchmarks.baseline_common import Unsupported
+from benchmarks.engines import (
+    ENGINE_NAMES,
+    OPTIONAL,
+    Callers,
+    Target,
+    load_callers,
+    open_target,
+)
 from benchmarks.queries import MixQuery, load_mix, parse_strings
 
 REPORT_FORMAT = 1
@@ -71,7 +83,7 @@ def build_all(site_dir: Path, index_root: Path, engines: list[str]) -> dict[str,
     """Build each engine in its own process; return figures per engine."""
     index_root.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {}
-    for name in engines:
+    for name in [n for n in engines if _installed(n)]:
         out = index_root / name
         shutil.rmtree(out, ignore_errors=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -199,13 +211,14 @@ def _id_sort(value: str) -> tuple[int, int, str]:
 def run_mix(queries: list[MixQuery], targets: list[Target], settings: Settings,
             progress: bool = True) -> dict[str, Any]:
     """Verify and time every query on every target; return the ``queries`` part of a report
-    plus ``hits_agree``, ``disagreements``, ``errors`` and ``skipped``."""
+    plus ``hits_agree``, ``disagreements``, ``errors``, ``skipped`` and ``unsupported``."""
     from tqdm import tqdm
 
     records: list[dict[str, Any]] = []
     disagreements: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    unsupported: list[dict[str, Any]] = []
     bar = tqdm(queries, desc="queries", unit="query", leave=False,
                disable=not (progress and sys.stderr.isatty()))
     for query in bar:
@@ -218,6 +231,10 @@ def run_mix(queries: list[MixQuery], targets: list[Target], settings: Settings,
                 timed[target.name] = target.timed(query, settings.limit)
                 if settings.verify:
                     hits[target.name] = target.hits(query)
+            except Unsupported as exc:  # the engine's query language cannot say it
+                failed[target.name] = f"unsupported: {exc}"
+                unsupported.append({"query": query.name, "engine": target.name,
+                                    "reason": str(exc)})
             except ImportError as exc:  # a layer not integrated yet (e.g. enforcement)
                 failed[target.name] = f"skipped: {exc}"
                 skipped.append({"query": query.name, "engine": target.name, "error": str(exc)})
@@ -256,7 +273,7 @@ def run_mix(queries: list[MixQuery], targets: list[Target], settings: Settings,
     bar.close()
     agree = None if not settings.verify else (not disagreements and not errors)
     return {"queries": records, "hits_agree": agree, "disagreements": disagreements,
-            "errors": errors, "skipped": skipped}
+            "errors": errors, "skipped": skipped, "unsupported": unsupported}
 
 
 def summarize(records: list[dict[str, Any]], engines: list[str]) -> dict[str, Any]:
@@ -350,7 +367,7 @@ def machine_info() -> dict[str, Any]:
 
 def versions() -> dict[str, Any]:
     out: dict[str, Any] = {"sqlite": sqlite3.sqlite_version}
-    for dist in ("cql-search", "whoosh-reloaded", "pydantic", "lark", "tqdm"):
+    for dist in ("cql-search", "whoosh-reloaded", "tantivy", "pydantic", "lark", "tqdm"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -368,6 +385,21 @@ def versions() -> dict[str, Any]:
 # --- commands --------------------------------------------------------------------------
 
 
+_MISSING_REPORTED: set[str] = set()
+
+
+def _installed(name: str) -> bool:
+    """False (said once on stderr) for an engine whose optional package is absent."""
+    package = OPTIONAL.get(name)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return True
+    if name not in _MISSING_REPORTED:
+        _MISSING_REPORTED.add(name)
+        print(f"{name}: skipped, the {package!r} package is not installed "
+              f"(pip install {package}, or cql-search[bench])", file=sys.stderr)
+    return False
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(limit=args.limit, warmup=args.warmup, target_seconds=args.target_seconds,
                     min_reps=args.min_reps, max_reps=args.max_reps,
@@ -375,7 +407,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engines_for(requested: list[str], items: int, settings: Settings) -> list[str]:
-    names = [n for n in ENGINE_NAMES if n in requested]
+    names = [n for n in ENGINE_NAMES if n in requested and _installed(n)]
     if items > settings.reference_max_items and "reference" in names:
         names.remove("reference")
     return names
@@ -436,6 +468,8 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
                 "reused searcher, no caches; hits checked with docs_for_query / limit=None",
                 "sqlite-fts5": "SELECT count(*) + SELECT id ... ORDER BY ... LIMIT; "
                 "unordered queries ordered by lastmodified DESC (no relevance)",
+                "tantivy": "searcher.search(q, limit, count=True[, order_by_field=rank]); "
+                "unordered queries ranked by BM25; ids from a fast field",
                 "reference": "ReferenceEvaluator.search (every hit, in memory)",
             },
         },
@@ -445,6 +479,7 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
         "disagreements": result["disagreements"],
         "errors": result["errors"],
         "skipped": result["skipped"],
+        "unsupported": result["unsupported"],
         "summary": summarize(result["queries"], opened),
         "queries": result["queries"],
     }
@@ -469,6 +504,9 @@ def _print_outcome(report: dict[str, Any], work: Path) -> int:
     print(f"\nreport: {work / 'report.json'} and {work / 'report.md'}")
     for item in report["skipped"]:
         print(f"skipped: {item['query']} on {item['engine']}: {item['error']}", file=sys.stderr)
+    for item in report.get("unsupported", []):
+        print(f"unsupported: {item['query']} on {item['engine']}: {item['reason']}",
+              file=sys.stderr)
     if report["hits_agree"] is False:
         print("\nHITS DISAGREE:", file=sys.stderr)
         for item in report["errors"]:
