@@ -100,6 +100,14 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="ignore differences smaller than this many ms (timer noise)")
     p.set_defaults(run=_cmd_compare)
 
+    p = sub.add_parser("growth", help="p50 per query category across runs of several sizes")
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                   help="run directories, report.json files, or a multi-size 'all' directory")
+    p.add_argument("--out", type=Path, default=None, metavar="MD", help="also write the table")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                   help="also draw the growth plot (needs matplotlib; checked first)")
+    p.set_defaults(run=_cmd_growth)
+
     p = sub.add_parser("all", help="corpus + build + run + parse; writes report.json/.md")
     p.add_argument("--items", type=int, action="append", required=True,
                    help="corpus size (repeat for several sizes, e.g. for --plot)")
@@ -166,6 +174,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         min_ms=args.min_ms)
     print(text)
     return 1 if regressions else 0
+
+
+def _cmd_growth(args: argparse.Namespace) -> int:
+    from benchmarks.growth import run
+
+    return run(args.runs, args.out, args.plot)
 
 
 def _cmd_all(args: argparse.Namespace) -> int:

@@ -517,7 +517,20 @@ def _print_outcome(report: dict[str, Any], work: Path) -> int:
     return 0
 
 
+def _plot_missing(args: argparse.Namespace) -> bool:
+    """``--plot`` without matplotlib fails before the run, not after an hour of it."""
+    from benchmarks.growth import plot_available
+
+    if args.plot and not plot_available():
+        print("--plot needs matplotlib: pip install matplotlib (or cql-search[plot])",
+              file=sys.stderr)
+        return True
+    return False
+
+
 def run_command(args: argparse.Namespace) -> int:
+    if _plot_missing(args):
+        return 2
     work: Path = args.out
     site_dir = args.site or work / "site"
     report = run_suite(work, site_dir, args, None)
@@ -533,6 +546,8 @@ def all_command(args: argparse.Namespace) -> int:
     from benchmarks.corpus import MANIFEST_FILE, write_corpus
     from benchmarks.report import plot, write_markdown
 
+    if _plot_missing(args):
+        return 2
     settings = _settings(args)
     sizes = sorted(set(args.items))
     reports: list[dict[str, Any]] = []
