@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,34 +143,39 @@ def _ranks(keys: list[tuple[Any, tuple[int, int, str]]]) -> tuple[list[int], lis
     return asc, desc
 
 
-def build(site: Any, out_dir: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Index a loaded site (``index.site.loader.Site``) under ``out_dir``."""
-    tantivy = _import()
-    shutil.rmtree(out_dir, ignore_errors=True)
-    (out_dir / INDEX).mkdir(parents=True)
-    rows: list[dict[str, Any]] = []
-    sort_keys: dict[str, list[tuple[Any, tuple[int, int, str]]]] = {f: [] for f in _SORTABLE}
+def _sort_keys(site: Any) -> tuple[list[str], dict[str, list[Any]]]:
+    """Ids and sort keys in docno order (spaces, then content): cheap, no analysis."""
     ids: list[str] = []
+    keys: dict[str, list[Any]] = {f: [] for f in _SORTABLE}
 
-    def add(doc: dict[str, Any], sort: dict[str, Any], tie: tuple[int, int, str]) -> None:
-        doc["docno"] = len(ids)
-        ids.append(doc["id"])
-        rows.append(doc)
+    def add(doc_id: str, sort: dict[str, Any], tie: tuple[int, int, str]) -> None:
+        ids.append(doc_id)
         for name in _SORTABLE:
-            sort_keys[name].append((sort[name], tie))
+            keys[name].append((sort.get(name, tie), tie))
 
     for space in site.spaces.values():
         key = space.key.lower()
-        add({"id": f"space:{space.key}", "entity": "space", "type": "space", "space": key,
-             "status": "current", "title": _stems(space.name), "body": _stems(space.description),
-             "title_key": title_key(space.name)},
-            {"created": None, "lastmodified": None, "title": space.name.lower(),
-             "type": "space", "space": key, "id": (1, 0, key)}, (1, 0, key))  # fmt: skip
+        add(f"space:{space.key}", {"created": None, "lastmodified": None,
+                                   "title": space.name.lower(), "type": "space", "space": key},
+            (1, 0, key))
+    for item in site.content.values():
+        key = item.space.lower()
+        add(item.id, {"created": epoch(item.created), "lastmodified": epoch(item.lastmodified),
+                      "title": item.title.lower(), "type": item.type, "space": key},
+            (0, int(item.id), key))
+    return ids, keys
+
+
+def _documents(site: Any) -> Iterator[dict[str, Any]]:
+    """The documents in docno order, analysed one at a time (memory stays flat)."""
+    for space in site.spaces.values():
+        yield {"id": f"space:{space.key}", "entity": "space", "type": "space",
+               "space": space.key.lower(), "status": "current", "title": _stems(space.name),
+               "body": _stems(space.description), "title_key": title_key(space.name)}
     items = site.content
     for item in items.values():
-        key = item.space.lower()
         doc: dict[str, Any] = {
-            "id": item.id, "entity": "content", "type": item.type, "space": key,
+            "id": item.id, "entity": "content", "type": item.type, "space": item.space.lower(),
             "status": item.status, "creator": item.creator, "title": _stems(item.title),
             "title_key": title_key(item.title), "body": _stems(item.text),
             "labels": _stems(" ".join(item.labels)),
@@ -191,15 +196,25 @@ def build(site: Any, out_dir: Path, progress: Callable[[int], None] | None = Non
                 doc["parent_title_key"] = title_key(parent.title)
         if item.container_id:
             doc["container"] = item.container_id
-        add(doc, {"created": doc["created"], "lastmodified": doc["lastmodified"],
-                  "title": item.title.lower(), "type": item.type, "space": key,
-                  "id": (0, int(item.id), key)}, (0, int(item.id), key))
-    ranks = {name: _ranks(keys) for name, keys in sort_keys.items()}
+        yield doc
+
+
+def build(site: Any, out_dir: Path, progress: Callable[[int], None] | None = None) -> None:
+    """Index a loaded site (``index.site.loader.Site``) under ``out_dir``: ranks first (from
+    the sort keys alone), then each document analysed and handed to tantivy's writer
+    threads as it is made."""
+    tantivy = _import()
+    shutil.rmtree(out_dir, ignore_errors=True)
+    (out_dir / INDEX).mkdir(parents=True)
+    ids, keys = _sort_keys(site)
+    ranks = {name: _ranks(values) for name, values in keys.items()}
+    del keys
     index_schema = schema()
     index = tantivy.Index(index_schema, path=str(out_dir / INDEX), reuse=False)
     writer = index.writer(heap_size=HEAP_BYTES)
     spaces = len(site.spaces)
-    for docno, doc in enumerate(rows):
+    for docno, doc in enumerate(_documents(site)):
+        doc["docno"] = docno
         for name, (asc, desc) in ranks.items():
             doc[f"{name}_asc"] = asc[docno]
             doc[f"{name}_desc"] = desc[docno]
@@ -211,7 +226,7 @@ def build(site: Any, out_dir: Path, progress: Callable[[int], None] | None = Non
     writer.commit()
     writer.wait_merging_threads()
     if progress is not None:
-        progress(len(items) % 2000)
+        progress(len(site.content) % 2000)
     (out_dir / IDS).write_text(json.dumps(ids), encoding="utf-8")
     catalog = {
         "spaces": [s.model_dump(mode="json") for s in site.spaces.values()],
