@@ -106,6 +106,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="MD", help="also write the table")
     p.add_argument("--plot", type=Path, default=None, metavar="PNG",
                    help="also draw the growth plot (needs matplotlib; checked first)")
+    p.add_argument("--metric", default="p50_ms", choices=("p50_ms", "cpu_p50_ms", "p95_ms"),
+                   help="cpu_p50_ms: process CPU time, robust to a loaded machine")
     p.set_defaults(run=_cmd_growth)
 
     p = sub.add_parser("all", help="corpus + build + run + parse; writes report.json/.md")
@@ -179,7 +181,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_growth(args: argparse.Namespace) -> int:
     from benchmarks.growth import run
 
-    return run(args.runs, args.out, args.plot)
+    return run(args.runs, args.out, args.plot, args.metric)
 
 
 def _cmd_all(args: argparse.Namespace) -> int:

@@ -79,20 +79,22 @@ def _rows(reports: list[dict[str, Any]]) -> list[tuple[str, Callable[[dict[str, 
 
 
 def cell(report: dict[str, Any], engine: str, which: Callable[[dict[str, Any]], bool],
-         reduce: Callable[[list[float]], float] = statistics.median) -> tuple[float | None, bool]:
-    """(median p50 of the selected queries this engine answered, whether it answered all)."""
+         reduce: Callable[[list[float]], float] = statistics.median,
+         metric: str = "p50_ms") -> tuple[float | None, bool]:
+    """(median ``metric`` of the selected queries this engine answered, whether it answered
+    all of them)."""
     chosen = [q for q in report["queries"] if which(q)]
-    values = [q["engines"].get(engine, {}).get("p50_ms") for q in chosen]
+    values = [q["engines"].get(engine, {}).get(metric) for q in chosen]
     answered = [v for v in values if v is not None]
     if not answered:
         return None, False
     return reduce(answered), len(answered) == len(chosen)
 
 
-def markdown(reports: list[dict[str, Any]]) -> str:
+def markdown(reports: list[dict[str, Any]], metric: str = "p50_ms") -> str:
     engines = _engines(reports)
     sizes = [_size(r["items"]) for r in reports]
-    head = ["p50 ms (median per category)", "queries"]
+    head = [f"{metric.removesuffix('_ms')} ms (median per category)", "queries"]
     head += [f"{e} {s}" for e in engines for s in sizes]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     rows = _rows(reports)
@@ -105,7 +107,7 @@ def markdown(reports: list[dict[str, Any]]) -> str:
             statistics.median)
         for engine in engines:
             for r in reports:
-                value, complete = cell(r, engine, which, reduce)
+                value, complete = cell(r, engine, which, reduce, metric)
                 if value is None:
                     out.append("-")
                     continue
@@ -150,7 +152,7 @@ def plot_available() -> bool:
     return True
 
 
-def plot(reports: list[dict[str, Any]], path: Path) -> None:
+def plot(reports: list[dict[str, Any]], path: Path, metric: str = "p50_ms") -> None:
     """One panel per engine: p50 (log) against items (log), one line per table row."""
     import matplotlib
 
@@ -166,7 +168,7 @@ def plot(reports: list[dict[str, Any]], path: Path) -> None:
         for label, which in rows:
             xs, ys = [], []
             for r in reports:
-                value, _ = cell(r, engine, which)
+                value, _ = cell(r, engine, which, metric=metric)
                 if value:
                     xs.append(r["items"])
                     ys.append(value)
@@ -179,14 +181,15 @@ def plot(reports: list[dict[str, Any]], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("items")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("p50 latency, median per category (ms)")
+    axes[0][0].set_ylabel(f"{metric.removesuffix('_ms')}, median per category (ms)")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def run(paths: list[Path], out: Path | None, plot_path: Path | None) -> int:
+def run(paths: list[Path], out: Path | None, plot_path: Path | None,
+        metric: str = "p50_ms") -> int:
     if plot_path is not None and not plot_available():
         print("--plot needs matplotlib: pip install matplotlib (or cql-search[plot])",
               file=sys.stderr)
@@ -196,11 +199,11 @@ def run(paths: list[Path], out: Path | None, plot_path: Path | None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"growth: {exc}", file=sys.stderr)
         return 2
-    text = markdown(reports)
+    text = markdown(reports, metric)
     print(text, end="")
     if out is not None:
         out.write_text(text, encoding="utf-8")
     if plot_path is not None:
-        plot(reports, plot_path)
+        plot(reports, plot_path, metric)
         print(f"plot: {plot_path}", file=sys.stderr)
     return 0

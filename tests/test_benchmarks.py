@@ -75,6 +75,7 @@ def test_report_has_the_promised_shape(run: tuple[Path, dict[str, Any], int]) ->
                 continue  # checked in test_tantivy_answers_all_but_multi_key_orders
             assert {"p50_ms", "p95_ms", "p99_ms", "mean_ms", "reps"} <= set(stats)
             assert stats["p50_ms"] <= stats["p99_ms"]
+            assert stats["cpu_p50_ms"] >= 0
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "| query | hits | cql-search p50 |" in markdown
     assert "hits_agree: **True**" in markdown
@@ -321,3 +322,16 @@ def test_growth_plot(run: tuple[Path, dict[str, Any], int], tmp_path: Path) -> N
     png = tmp_path / "growth.png"
     assert cli.main(["growth", str(out), "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_growth_can_report_cpu_time(run: tuple[Path, dict[str, Any], int],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out, report, _ = run
+    assert cli.main(["growth", str(out), "--metric", "cpu_p50_ms"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("| cpu_p50 ms (median per category) |")
+    slowest = [line for line in text.splitlines() if line.startswith("| slowest query |")][0]
+    worst = max(q["engines"]["cql-search"]["cpu_p50_ms"] for q in report["queries"])
+    from benchmarks.report import _ms
+
+    assert slowest.split("|")[3].strip() == _ms(worst)
