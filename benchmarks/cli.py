@@ -108,6 +108,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="also draw the growth plot (needs matplotlib; checked first)")
     p.add_argument("--metric", default="p50_ms", choices=("p50_ms", "cpu_p50_ms", "p95_ms"),
                    help="cpu_p50_ms: process CPU time, robust to a loaded machine")
+    p.add_argument("--engines", type=_engines, default=None,
+                   help="comma-separated engines to show (default: every engine found)")
     p.set_defaults(run=_cmd_growth)
 
     p = sub.add_parser("all", help="corpus + build + run + parse; writes report.json/.md")
@@ -181,7 +183,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_growth(args: argparse.Namespace) -> int:
     from benchmarks.growth import run
 
-    return run(args.runs, args.out, args.plot, args.metric)
+    return run(args.runs, args.out, args.plot, args.metric, args.engines)
 
 
 def _cmd_all(args: argparse.Namespace) -> int:

@@ -47,8 +47,11 @@ def find_reports(paths: list[Path]) -> list[dict[str, Any]]:
     return [by_size[k] for k in sorted(by_size)]
 
 
-def _engines(reports: list[dict[str, Any]]) -> list[str]:
+def _engines(reports: list[dict[str, Any]], only: list[str] | None = None) -> list[str]:
+    """The engines in the reports (those of ``only`` when given), in report order."""
     seen = {e for r in reports for q in r["queries"] for e in q["engines"]}
+    if only is not None:
+        seen &= set(only)
     return [e for e in _ORDER if e in seen] + sorted(seen - set(_ORDER))
 
 
@@ -91,8 +94,9 @@ def cell(report: dict[str, Any], engine: str, which: Callable[[dict[str, Any]], 
     return reduce(answered), len(answered) == len(chosen)
 
 
-def markdown(reports: list[dict[str, Any]], metric: str = "p50_ms") -> str:
-    engines = _engines(reports)
+def markdown(reports: list[dict[str, Any]], metric: str = "p50_ms",
+             only: list[str] | None = None) -> str:
+    engines = _engines(reports, only)
     sizes = [_size(r["items"]) for r in reports]
     head = [f"{metric.removesuffix('_ms')} ms (median per category)", "queries"]
     head += [f"{e} {s}" for e in engines for s in sizes]
@@ -152,14 +156,15 @@ def plot_available() -> bool:
     return True
 
 
-def plot(reports: list[dict[str, Any]], path: Path, metric: str = "p50_ms") -> None:
+def plot(reports: list[dict[str, Any]], path: Path, metric: str = "p50_ms",
+         only: list[str] | None = None) -> None:
     """One panel per engine: p50 (log) against items (log), one line per table row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    engines = _engines(reports)
+    engines = _engines(reports, only)
     rows = _rows(reports)
     fig, axes = plt.subplots(1, len(engines), figsize=(4.5 * len(engines), 4.5), sharey=True,
                              squeeze=False)
@@ -189,7 +194,7 @@ def plot(reports: list[dict[str, Any]], path: Path, metric: str = "p50_ms") -> N
 
 
 def run(paths: list[Path], out: Path | None, plot_path: Path | None,
-        metric: str = "p50_ms") -> int:
+        metric: str = "p50_ms", engines: list[str] | None = None) -> int:
     if plot_path is not None and not plot_available():
         print("--plot needs matplotlib: pip install matplotlib (or cql-search[plot])",
               file=sys.stderr)
@@ -199,11 +204,11 @@ def run(paths: list[Path], out: Path | None, plot_path: Path | None,
     except (OSError, ValueError, KeyError) as exc:
         print(f"growth: {exc}", file=sys.stderr)
         return 2
-    text = markdown(reports, metric)
+    text = markdown(reports, metric, engines)
     print(text, end="")
     if out is not None:
         out.write_text(text, encoding="utf-8")
     if plot_path is not None:
-        plot(reports, plot_path, metric)
+        plot(reports, plot_path, metric, engines)
         print(f"plot: {plot_path}", file=sys.stderr)
     return 0

@@ -327,9 +327,11 @@ def test_growth_plot(run: tuple[Path, dict[str, Any], int], tmp_path: Path) -> N
 def test_growth_can_report_cpu_time(run: tuple[Path, dict[str, Any], int],
                                     capsys: pytest.CaptureFixture[str]) -> None:
     out, report, _ = run
-    assert cli.main(["growth", str(out), "--metric", "cpu_p50_ms"]) == 0
+    assert cli.main(["growth", str(out), "--metric", "cpu_p50_ms",
+                     "--engines", "cql-search,sqlite-fts5"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("| cpu_p50 ms (median per category) |")
+    assert text.startswith("| cpu_p50 ms (median per category) | queries | cql-search 300 | "
+                           "sqlite-fts5 300 |\n")
     slowest = [line for line in text.splitlines() if line.startswith("| slowest query |")][0]
     worst = max(q["engines"]["cql-search"]["cpu_p50_ms"] for q in report["queries"])
     from benchmarks.report import _ms
