@@ -126,6 +126,10 @@ def build(name: str, site_dir: Path, out_dir: Path) -> dict[str, Any]:
                     from benchmarks import baseline_sqlite as sqlite_fts
 
                     sqlite_fts.build(site, out_dir, bar.update)
+                elif name == "tantivy":
+                    from benchmarks import baseline_tantivy
+
+                    baseline_tantivy.build(site, out_dir, bar.update)
                 else:
                     raise SystemExit(f"unknown engine {name!r}")
     seconds = time.perf_counter() - began

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-DEFAULT_ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
+DEFAULT_ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "tantivy", "reference")
 
 
 def _existing(kind: str) -> Any:
@@ -120,6 +120,18 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="ignore differences smaller than this many ms (timer noise)")
     p.set_defaults(run=_cmd_compare)
 
+    p = sub.add_parser("growth", help="p50 per query category across runs of several sizes")
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                   help="run directories, report.json files, or a multi-size 'all' directory")
+    p.add_argument("--out", type=Path, default=None, metavar="MD", help="also write the table")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                   help="also draw the growth plot (needs matplotlib; checked first)")
+    p.add_argument("--metric", default="p50_ms", choices=("p50_ms", "cpu_p50_ms", "p95_ms"),
+                   help="cpu_p50_ms: process CPU time, robust to a loaded machine")
+    p.add_argument("--engines", type=_engines, default=None,
+                   help="comma-separated engines to show (default: every engine found)")
+    p.set_defaults(run=_cmd_growth)
+
     p = sub.add_parser("all", help="corpus + build + run + parse; writes report.json/.md")
     p.add_argument("--items", type=int, action="append", required=True,
                    help="corpus size (repeat for several sizes, e.g. for --plot)")
@@ -164,13 +176,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _check_plot(args: argparse.Namespace) -> None:
     """``--plot`` needs matplotlib: say so before a run of many minutes, not after it."""
-    if getattr(args, "plot", False):
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            # The subcommand's own parser reports it: argparse's usage error under
-            # ``python -m benchmarks``, cql's one-line convention under ``cql bench``.
-            args.bench_parser.error("--plot needs matplotlib: pip install 'cql-search[plot]'")
+    from benchmarks.growth import plot_available
+
+    if getattr(args, "plot", False) and not plot_available():
+        # The subcommand's own parser reports it: argparse's usage error under
+        # ``python -m benchmarks``, cql's one-line convention under ``cql bench``.
+        args.bench_parser.error("--plot needs matplotlib: pip install 'cql-search[plot]'")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -200,6 +211,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         min_ms=args.min_ms)
     print(text)
     return 1 if regressions else 0
+
+
+def _cmd_growth(args: argparse.Namespace) -> int:
+    from benchmarks.growth import run
+
+    return run(args.runs, args.out, args.plot, args.metric, args.engines)
 
 
 def _cmd_all(args: argparse.Namespace) -> int:

@@ -23,7 +23,9 @@ from typing import Any, Protocol
 from benchmarks.queries import MixQuery
 from index.core.context import SearchContext
 
-ENGINE_NAMES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
+ENGINE_NAMES = ("cql-search", "whoosh-naive", "sqlite-fts5", "tantivy", "reference")
+#: Engines that need an optional package (the ``bench`` extra): skipped with a message when absent.
+OPTIONAL = {"tantivy": "tantivy"}
 #: Largest page the engine serves (``index.engine.MAX_LIMIT``); the agreement check pages
 #: through every hit with it.
 PAGE = 1000
@@ -202,6 +204,10 @@ def open_target(name: str, index_root: Path, site_dir: Path, callers: Callers,
         from benchmarks.baseline_sqlite import SqliteFts
 
         return _BaselineTarget(SqliteFts(index_root / name), callers, context)
+    if name == "tantivy":
+        from benchmarks.baseline_tantivy import Tantivy
+
+        return _BaselineTarget(Tantivy(index_root / name), callers, context)
     if name == "reference":
         return ReferenceTarget(site_dir, callers, context)
     raise ValueError(f"unknown engine {name!r}")

@@ -8,12 +8,18 @@ Timing method (recorded in the report's ``settings``):
   runs to fill ``target_seconds`` (at least ``min_reps``, at most ``max_reps``). Each run is
   one ``timed`` call (parse, plan, execute, first page of ``limit`` hits and the exact total)
   measured with ``perf_counter_ns``. Percentiles interpolate linearly between samples.
+  ``cpu_p50_ms`` is the p50 of the process CPU time of the same runs (``process_time_ns``,
+  all threads): on a shared machine a call longer than a scheduler time slice is
+  preempted and its wall time inflates, while its CPU time does not.
 - Agreement is checked before timing, on every hit (not just the first page): id sets for
   every query, ordered lists when the query has an ORDER BY (ties are broken by id in every
   engine, as docs/semantics.md says), the total of the timed call against the number of
   hits, and the first page against the head of the full ordered list. A mismatch makes
   ``hits_agree`` false and the run exit non-zero. Naive Whoosh's timed total is reported but
   not held against it (its known ``And(X, Not(Y))`` defect, see ``baseline_whoosh``).
+- A baseline that cannot express a query raises ``baseline_common.Unsupported``: the query
+  is listed under ``unsupported`` (and shown as ``n/a``), neither timed nor compared, and
+  does not make ``hits_agree`` false.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -37,7 +44,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.engines import ENGINE_NAMES, Callers, Target, load_callers, open_target
+from benchmarks.baseline_common import Unsupported
+from benchmarks.engines import (
+    ENGINE_NAMES,
+    OPTIONAL,
+    Callers,
+    Target,
+    load_callers,
+    open_target,
+)
 from benchmarks.queries import MixQuery, load_mix, parse_strings
 
 REPORT_FORMAT = 1
@@ -71,7 +86,7 @@ def build_all(site_dir: Path, index_root: Path, engines: list[str]) -> dict[str,
     """Build each engine in its own process; return figures per engine."""
     index_root.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {}
-    for name in engines:
+    for name in [n for n in engines if _installed(n)]:
         out = index_root / name
         shutil.rmtree(out, ignore_errors=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -119,18 +134,23 @@ def measure(fn: Callable[[], Any], settings: Settings) -> dict[str, Any]:
     reps = int(settings.target_seconds / max(once, 1e-6))
     reps = max(settings.min_reps, min(settings.max_reps, reps))
     samples: list[float] = []
-    clock = time.perf_counter_ns
+    cpu: list[float] = []
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
     for _ in range(reps):
+        c0 = cpu_clock()
         t0 = clock()
         fn()
         samples.append((clock() - t0) / 1e6)
+        cpu.append((cpu_clock() - c0) / 1e6)
     samples.sort()
+    cpu.sort()
     return {
         "p50_ms": round(percentile(samples, 0.50), 4),
         "p95_ms": round(percentile(samples, 0.95), 4),
         "p99_ms": round(percentile(samples, 0.99), 4),
         "mean_ms": round(sum(samples) / len(samples), 4),
         "min_ms": round(samples[0], 4),
+        "cpu_p50_ms": round(percentile(cpu, 0.50), 4),
         "reps": reps,
     }
 
@@ -199,13 +219,14 @@ def _id_sort(value: str) -> tuple[int, int, str]:
 def run_mix(queries: list[MixQuery], targets: list[Target], settings: Settings,
             progress: bool = True) -> dict[str, Any]:
     """Verify and time every query on every target; return the ``queries`` part of a report
-    plus ``hits_agree``, ``disagreements``, ``errors`` and ``skipped``."""
+    plus ``hits_agree``, ``disagreements``, ``errors``, ``skipped`` and ``unsupported``."""
     from tqdm import tqdm
 
     records: list[dict[str, Any]] = []
     disagreements: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    unsupported: list[dict[str, Any]] = []
     bar = tqdm(queries, desc="queries", unit="query", leave=False,
                disable=not (progress and sys.stderr.isatty()))
     for query in bar:
@@ -218,6 +239,10 @@ def run_mix(queries: list[MixQuery], targets: list[Target], settings: Settings,
                 timed[target.name] = target.timed(query, settings.limit)
                 if settings.verify:
                     hits[target.name] = target.hits(query)
+            except Unsupported as exc:  # the engine's query language cannot say it
+                failed[target.name] = f"unsupported: {exc}"
+                unsupported.append({"query": query.name, "engine": target.name,
+                                    "reason": str(exc)})
             except ImportError as exc:  # a layer not integrated yet (e.g. enforcement)
                 failed[target.name] = f"skipped: {exc}"
                 skipped.append({"query": query.name, "engine": target.name, "error": str(exc)})
@@ -256,7 +281,7 @@ def run_mix(queries: list[MixQuery], targets: list[Target], settings: Settings,
     bar.close()
     agree = None if not settings.verify else (not disagreements and not errors)
     return {"queries": records, "hits_agree": agree, "disagreements": disagreements,
-            "errors": errors, "skipped": skipped}
+            "errors": errors, "skipped": skipped, "unsupported": unsupported}
 
 
 def summarize(records: list[dict[str, Any]], engines: list[str]) -> dict[str, Any]:
@@ -353,7 +378,7 @@ def machine_info() -> dict[str, Any]:
 
 def versions() -> dict[str, Any]:
     out: dict[str, Any] = {"sqlite": sqlite3.sqlite_version}
-    for dist in ("cql-search", "whoosh-reloaded", "pydantic", "lark", "tqdm"):
+    for dist in ("cql-search", "whoosh-reloaded", "tantivy", "pydantic", "lark", "tqdm"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -371,6 +396,21 @@ def versions() -> dict[str, Any]:
 # --- commands --------------------------------------------------------------------------
 
 
+_MISSING_REPORTED: set[str] = set()
+
+
+def _installed(name: str) -> bool:
+    """False (said once on stderr) for an engine whose optional package is absent."""
+    package = OPTIONAL.get(name)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return True
+    if name not in _MISSING_REPORTED:
+        _MISSING_REPORTED.add(name)
+        print(f"{name}: skipped, the {package!r} package is not installed "
+              f"(pip install {package}, or cql-search[bench])", file=sys.stderr)
+    return False
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(limit=args.limit, warmup=args.warmup, target_seconds=args.target_seconds,
                     min_reps=args.min_reps, max_reps=args.max_reps,
@@ -378,7 +418,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engines_for(requested: list[str], items: int, settings: Settings) -> list[str]:
-    names = [n for n in ENGINE_NAMES if n in requested]
+    names = [n for n in ENGINE_NAMES if n in requested and _installed(n)]
     if items > settings.reference_max_items and "reference" in names:
         names.remove("reference")
     return names
@@ -443,6 +483,8 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
                 "reused searcher, no caches; hits checked with docs_for_query / limit=None",
                 "sqlite-fts5": "SELECT count(*) + SELECT id ... ORDER BY ... LIMIT; "
                 "unordered queries ordered by lastmodified DESC (no relevance)",
+                "tantivy": "searcher.search(q, limit, count=True[, order_by_field=rank]); "
+                "unordered queries ranked by BM25; ids from a fast field",
                 "reference": "ReferenceEvaluator.search (every hit, in memory)",
             },
         },
@@ -452,6 +494,7 @@ def run_suite(work: Path, site_dir: Path, args: argparse.Namespace,
         "disagreements": result["disagreements"],
         "errors": result["errors"],
         "skipped": result["skipped"],
+        "unsupported": result["unsupported"],
         "summary": summarize(result["queries"], opened),
         "queries": result["queries"],
     }
@@ -502,6 +545,9 @@ def _print_outcome(report: dict[str, Any], work: Path) -> int:
     print(f"\nreport: {work / 'report.json'} and {work / 'report.md'}")
     for item in report["skipped"]:
         print(f"skipped: {item['query']} on {item['engine']}: {item['error']}", file=sys.stderr)
+    for item in report.get("unsupported", []):
+        print(f"unsupported: {item['query']} on {item['engine']}: {item['reason']}",
+              file=sys.stderr)
     if report["hits_agree"] is False:
         print("\nHITS DISAGREE:", file=sys.stderr)
         for item in report["errors"]:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_ORDER = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
+_ORDER = ("cql-search", "whoosh-naive", "sqlite-fts5", "tantivy", "reference")
 
 
 def _engines(report: dict[str, Any]) -> list[str]:
@@ -32,7 +32,10 @@ def _ms(value: float | None) -> str:
 
 def _cell(stats: dict[str, Any]) -> str:
     if "error" in stats:
-        return "skipped" if str(stats["error"]).startswith("skipped") else "error"
+        error = str(stats["error"])
+        if error.startswith("unsupported"):
+            return "n/a"
+        return "skipped" if error.startswith("skipped") else "error"
     mark = "*" if "count_wrong" in stats else ""
     return _ms(stats.get("p50_ms")) + mark
 
@@ -56,6 +59,11 @@ def markdown_table(report: dict[str, Any]) -> str:
             mine, base = stats.get("p50_ms"), ours.get("p50_ms")
             row.append(f"{mine / base:,.1f}" if mine and base else "-")
         lines.append("| " + " | ".join(row) + " |")
+    unsupported = report.get("unsupported", [])
+    if unsupported:
+        lines += ["", "n/a: the engine's query language cannot express the query ("
+                  + "; ".join(sorted({f"{u['engine']}: {u['reason']}" for u in unsupported}))
+                  + ")."]
     if any("count_wrong" in s for q in report["queries"] for s in q["engines"].values()):
         lines += ["", "\\* the timed call's total differed from the true number of hits "
                   "(naive Whoosh's `And(X, Not(Y))` defect under a limit; its hits were "

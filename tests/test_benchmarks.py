@@ -8,7 +8,10 @@ uses the smallest repetition settings so the whole module stays well under a min
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,12 @@ from index.site.loader import load_site
 
 ITEMS = 300
 FAST = ["--target-seconds", "0.001", "--min-reps", "1", "--max-reps", "2", "--warmup", "0"]
-ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference")
+# tantivy is in the ``test`` extra; an environment without it runs the rest (and the
+# harness says it skipped tantivy).
+HAVE_TANTIVY = importlib.util.find_spec("tantivy") is not None
+ENGINES = ("cql-search", "whoosh-naive", "sqlite-fts5", "reference") + (
+    ("tantivy",) if HAVE_TANTIVY else ())
+needs_tantivy = pytest.mark.skipif(not HAVE_TANTIVY, reason="tantivy is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +71,11 @@ def test_report_has_the_promised_shape(run: tuple[Path, dict[str, Any], int]) ->
         assert {"name", "cql", "hits", "engines", "caller", "agree"} <= set(query)
         assert set(query["engines"]) == set(ENGINES), query["name"]
         for stats in query["engines"].values():
+            if str(stats.get("error", "")).startswith("unsupported"):
+                continue  # checked in test_tantivy_answers_all_but_multi_key_orders
             assert {"p50_ms", "p95_ms", "p99_ms", "mean_ms", "reps"} <= set(stats)
             assert stats["p50_ms"] <= stats["p99_ms"]
+            assert stats["cpu_p50_ms"] >= 0
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "| query | hits | cql-search p50 |" in markdown
     assert "hits_agree: **True**" in markdown
@@ -180,15 +191,18 @@ def test_first_runs_times_every_user_query(run: tuple[Path, dict[str, Any], int]
     assert all(ms >= 0 for ms in times.values())
 
 
-def test_run_stages_skip_parse_and_only(run: tuple[Path, dict[str, Any], int]) -> None:
+def test_run_stages_skip_parse_and_only(run: tuple[Path, dict[str, Any], int],
+                                        tmp_path: Path) -> None:
     """Off a terminal each stage prints a line; --skip-parse skips the parser stage; --only
-    scopes it (issue 11)."""
+    scopes it (issue 11). Runs on a copy: the shared run's reports stay as they were."""
+    import shutil
     import subprocess
     import sys
 
     from benchmarks.queries import parse_strings
 
-    out, _, _ = run
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "run", "--out", str(out), "--skip-parse",
          "--only", "exact", "--engines", "cql-search", *FAST],
@@ -216,3 +230,153 @@ def test_plot_without_matplotlib_is_refused_before_the_run(tmp_path: Path) -> No
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--plot needs matplotlib" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "nothing").exists()
+
+
+# --- the tantivy baseline and growth reports (issue 15) ----------------------------------
+
+
+@needs_tantivy
+def test_tantivy_answers_all_but_multi_key_orders(run: tuple[Path, dict[str, Any], int]) -> None:
+    """tantivy agrees on every query it can express (the run's hits_agree covers it), and
+    the only ones it cannot are ORDER BY with several keys: reported as n/a, not errors."""
+    import cql
+
+    out, report, _ = run
+    assert report["build"]["tantivy"]["size_bytes"] > 0
+    multi_key = {q["name"] for q in report["queries"] if len(cql.parse(q["cql"]).order_by) > 1}
+    assert multi_key, "the mix lost its multi-key ORDER BY queries"
+    unsupported = {u["query"] for u in report["unsupported"] if u["engine"] == "tantivy"}
+    assert unsupported == multi_key
+    assert all(u["engine"] == "tantivy" for u in report["unsupported"])
+    for q in report["queries"]:
+        stats = q["engines"]["tantivy"]
+        if q["name"] in multi_key:
+            assert stats["error"].startswith("unsupported: ORDER BY several keys")
+        else:
+            assert stats["total"] == q["hits"], q["name"]
+    assert report["hits_agree"] is True
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "| n/a |" in markdown and "tantivy: ORDER BY several keys" in markdown
+
+
+@pytest.mark.parametrize(("pattern", "regex"), [
+    ("plorn*", "plorn.*"),
+    ("pl?rn", "pl.rn"),
+    ("*orn*", ".*orn.*"),
+    ("a.b[c]", "a\\.b\\[c\\]"),
+    ("x-y~z", "x\\-y\\~z"),
+])
+def test_tantivy_wildcards_become_anchored_regexes(pattern: str, regex: str) -> None:
+    from benchmarks.baseline_tantivy import glob_to_regex
+
+    assert glob_to_regex(pattern) == regex
+
+
+def test_tantivy_sort_ranks_break_ties_by_id_and_put_missing_dates_first() -> None:
+    from benchmarks.baseline_tantivy import _ranks
+
+    # docs: two content items with the same date (ids 5 and 3), a later one, a space entity.
+    keys = [(10, (0, 5, "a")), (10, (0, 3, "b")), (20, (0, 1, "a")), (None, (1, 0, "s"))]
+    asc, desc = _ranks(keys)
+    assert sorted(range(4), key=asc.__getitem__) == [3, 1, 0, 2]
+    assert sorted(range(4), key=desc.__getitem__) == [2, 1, 0, 3]  # ties still by id asc
+
+
+def test_harness_skips_an_engine_whose_package_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import harness
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tantivy" else real(name, *a))
+    monkeypatch.setattr(harness, "_MISSING_REPORTED", set())
+    names = harness._engines_for(["cql-search", "tantivy"], 100, harness.Settings())
+    assert names == ["cql-search"]
+    assert "tantivy: skipped, the 'tantivy' package is not installed" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_fails_before_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    from benchmarks import growth
+
+    monkeypatch.setattr(growth, "plot_available", lambda: False)
+    with pytest.raises(SystemExit) as usage:  # a usage error, from the subcommand's parser
+        cli.main(["all", "--items", "50", "--out", str(tmp_path / "w"), "--plot"])
+    assert usage.value.code == 2
+    assert not (tmp_path / "w").exists()  # nothing was generated
+    assert cli.main(["growth", str(tmp_path), "--plot", str(tmp_path / "g.png")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err
+
+
+def test_growth_reports_p50_per_category_across_sizes(
+    run: tuple[Path, dict[str, Any], int], tmp_path: Path,
+) -> None:
+    """Two runs (the real one and a copy posing as a 10x corpus, every p50 doubled) give
+    one column per engine and size, the category medians, and the build figures."""
+    import statistics
+
+    out, report, _ = run
+    bigger = json.loads(json.dumps(report))
+    bigger["items"] = ITEMS * 10
+    for q in bigger["queries"]:
+        for stats in q["engines"].values():
+            if "p50_ms" in stats:
+                stats["p50_ms"] *= 2
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "report.json").write_text(json.dumps(bigger), encoding="utf-8")
+    md = tmp_path / "growth.md"
+    argv = [sys.executable, "-m", "benchmarks", "growth", str(tmp_path / "big"), str(out),
+            "--out", str(md)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert md.read_text(encoding="utf-8") == proc.stdout
+    lines = proc.stdout.splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert head[2:4] == ["cql-search 300", "cql-search 3k"]  # sizes in ascending order
+    for engine in ENGINES:
+        assert f"{engine} 300" in head and f"{engine} 3k" in head
+    exact = [line for line in lines if line.startswith("| exact |")][0]
+    cells = [c.strip() for c in exact.strip("|").split("|")]
+    p50s = [q["engines"]["cql-search"]["p50_ms"] for q in report["queries"]
+            if q["category"] == "exact" and q["caller"] == "user"]
+    assert cells[1] == str(len(p50s))
+    small, big = statistics.median(p50s), statistics.median(p50s) * 2
+    from benchmarks.report import _ms
+
+    assert cells[2:4] == [_ms(small), _ms(big)]
+    for row in ("| blocked app", "| selective (< 1,000 hits) |", "| all queries |",
+                "| slowest query |", "| build | items | items/s | size on disk |"):
+        assert any(line.startswith(row) for line in lines), row
+    assert any(line.startswith("| cql-search | 3,000 |") for line in lines)
+    if HAVE_TANTIVY:
+        assert "†" in proc.stdout  # tantivy's order row misses the multi-key queries
+    missing = subprocess.run([sys.executable, "-m", "benchmarks", "growth",
+                              str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("growth: no report.json in")
+    assert "Traceback" not in missing.stderr
+
+
+def test_growth_plot(run: tuple[Path, dict[str, Any], int], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out, _, _ = run
+    png = tmp_path / "growth.png"
+    assert cli.main(["growth", str(out), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_growth_can_report_cpu_time(run: tuple[Path, dict[str, Any], int],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out, report, _ = run
+    assert cli.main(["growth", str(out), "--metric", "cpu_p50_ms",
+                     "--engines", "cql-search,sqlite-fts5"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("| cpu_p50 ms (median per category) | queries | cql-search 300 | "
+                           "sqlite-fts5 300 |\n")
+    slowest = [line for line in text.splitlines() if line.startswith("| slowest query |")][0]
+    worst = max(q["engines"]["cql-search"]["cpu_p50_ms"] for q in report["queries"])
+    from benchmarks.report import _ms
+
+    assert slowest.split("|")[3].strip() == _ms(worst)
