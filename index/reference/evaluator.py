@@ -884,6 +884,7 @@ class _Access:
         item = items[eid]
         if not self.space(item.space):
             return False
+        # Read restrictions: the item's and every ancestor's (tree parents, containers).
         seen: set[str] = set()
         current: Any = item
         while current is not None and current.id not in seen:
@@ -891,13 +892,17 @@ class _Access:
             rr = current.read_restrictions
             if rr is not None and (rr.users or rr.groups) and not self._named(rr):
                 return False
-            if current.status == "draft" and self.account not in (
-                    {current.creator} | set(current.contributors)):
-                return False
-            if current.status == "trashed" and not self.admin(current.space):
-                return False
             up = current.parent_id or current.container_id
             current = items.get(up) if up is not None else None
+        # Draft and trash: the item's own status and its container's (not tree parents').
+        holder: Any = item
+        while holder is not None:
+            if holder.status == "draft" and self.account not in (
+                    {holder.creator} | set(holder.contributors)):
+                return False
+            if holder.status == "trashed" and not self.admin(holder.space):
+                return False
+            holder = items.get(holder.container_id) if holder.container_id else None
         return True
 
 

@@ -12,12 +12,13 @@ Two layers, like the policy module:
   cursor, excerpt or relevance statistic can reach past it.
 
 The mask is set algebra, not a walk over items: a viewer's set is (documents of the spaces it
-may view) minus the subtrees of every *gate* it fails. A gate is an item that closes itself
-and everything below it to some callers: a read restriction (users and groups), a draft
-(its contributors) or a trashed item (the space's administrators). Per snapshot the gated
-roots are three index terms, and the subtree of each root with descendants is one ``ancestor``
-term; per viewer the failed roots are a few term lookups, so a new viewer costs a handful of
-big-integer operations. Masks are cached per viewer on the snapshot, so a content change (an
+may view) minus what every *gate* it fails closes. A gate is an item that closes itself and
+what hangs below it to some callers: a read restriction (its users and groups) closes its
+whole subtree; a draft (its contributors) or a trashed item (the space's administrators)
+closes itself and its comments and attachments. Per snapshot the gated roots are three index
+terms, and what hangs below a root is one ``ancestor`` or ``container`` term; per viewer the
+failed roots are a few term lookups, so a new viewer costs a handful of big-integer
+operations. Masks are cached per viewer on the snapshot, so a content change (an
 upsert that adds a restriction) is seen by the next search, which gets a new snapshot.
 """
 
@@ -188,30 +189,42 @@ class PermissionMask:
 
 @dataclass(frozen=True)
 class _Gates:
-    """Per snapshot: the gated roots and the subtrees below those that have descendants."""
+    """Per snapshot: the gated roots, and what hangs below those that have anything below.
+
+    A read restriction closes the item's whole subtree (tree children, comments and
+    attachments, at any depth); a draft or a trashed item closes itself and the comments
+    and attachments it holds (``held``), not its tree children."""
 
     restricted: DocSet
     drafts: DocSet
     trashed: DocSet
-    with_children: DocSet
+    with_subtree: DocSet
     subtrees: dict[int, DocSet]
+    with_held: DocSet
+    held: dict[int, DocSet]
+
+
+def _below(snap: Any, roots: DocSet, field: str) -> dict[int, DocSet]:
+    """For each root that has anything below it in ``field`` (``ancestor``/``container``),
+    that set. The lexicon says which ids have anything below, without a lookup per root."""
+    ids = snap.ids
+    linked = set(snap.lexicon(field))
+    found = {d: snap.term(field, ids[d]) for d in docsets.members(roots) if ids[d] in linked}
+    return {d: s for d, s in found.items() if s}
 
 
 def _gates(snap: Any) -> _Gates:
     found = snap.cache.get("permission_gates")
     if found is None:
         content = snap.term("entity", "content")
-        restricted = snap.term("restricted", "1")
+        restricted = snap.term("restricted", "1") & content
         drafts = snap.term("status", "draft") & content
         trashed = snap.term("status", "trashed") & content
-        roots = restricted | drafts | trashed
-        parents = set(snap.lexicon("ancestor"))
-        ids = snap.ids
-        subtrees = {d: snap.term("ancestor", ids[d]) for d in docsets.members(roots)
-                    if ids[d] in parents}
-        subtrees = {d: s for d, s in subtrees.items() if s}
+        subtrees = _below(snap, restricted, "ancestor")
+        held = _below(snap, drafts | trashed, "container")
         found = snap.cache["permission_gates"] = _Gates(
-            restricted, drafts, trashed, docsets.from_ids(subtrees, snap.size), subtrees)
+            restricted, drafts, trashed, docsets.from_ids(subtrees, snap.size), subtrees,
+            docsets.from_ids(held, snap.size), held)
     return found  # type: ignore[no-any-return]
 
 
@@ -223,17 +236,19 @@ def _permitted(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
     if not viewable:
         return docsets.EMPTY
     account = viewer.account_id
-    failed = gates.drafts
+    unlisted = gates.drafts  # drafts of others
     passing = docsets.EMPTY
     if account is not None:
-        failed &= ~snap.term("contributor", account)
+        unlisted &= ~snap.term("contributor", account)
         passing = snap.term("read_user", account) | snap.terms("read_group", viewer.groups)
-    failed |= gates.restricted & ~passing
     administered = [s.key.lower() for s in spaces if rules.can_administer_space(viewer, s)]
-    failed |= gates.trashed & ~snap.terms("space", administered)
-    hidden = failed
-    for d in docsets.members(failed & gates.with_children):
+    unlisted |= gates.trashed & ~snap.terms("space", administered)
+    refused = gates.restricted & ~passing
+    hidden = unlisted | refused
+    for d in docsets.members(refused & gates.with_subtree):
         hidden |= gates.subtrees[d]
+    for d in docsets.members(unlisted & gates.with_held):
+        hidden |= gates.held[d]
     return viewable & ~hidden
 
 
