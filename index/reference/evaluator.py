@@ -48,7 +48,7 @@ from index.core.analysis import stem
 from index.core.context import SearchContext
 from index.errors import EngineError
 
-__all__ = ["ReferenceEvaluator", "analyse"]
+__all__ = ["ReferenceAccess", "ReferenceEvaluator", "analyse"]
 
 # --- analysis -----------------------------------------------------------------------
 
@@ -377,7 +377,7 @@ class ReferenceEvaluator:
         """Ids of the matching entities, in ORDER BY order (or id order without one).
 
         ``caller`` (a ``UserCaller``, ``AppCaller`` or ``AnonymousCaller``) applies view
-        permissions (docs/permissions.md), decided item by item by ``_Access``; None is
+        permissions (docs/permissions.md), decided item by item by ``ReferenceAccess``; None is
         the operator, who sees everything.
 
         ``hidden_spaces`` is the policy mask (content in those spaces does not exist for
@@ -388,7 +388,7 @@ class ReferenceEvaluator:
         """
         query = cql.normalize(query)
         ctx = context or SearchContext()
-        access = _Access(self._site, caller) if caller is not None else None
+        access = ReferenceAccess(self._site, caller) if caller is not None else None
         run = _Run(self, account_id, ctx)
         run.access = access
         run.resolve(query.where)  # errors first, in source order, before any matching
@@ -545,7 +545,7 @@ class _Run:
             int(i) for i in (user.favourite_content if user else ())
         )
         self.fav_spaces = _fold(user.favourite_spaces if user else ())
-        self.access: _Access | None = None
+        self.access: ReferenceAccess | None = None
 
     def sees_parent(self, e: _Entity) -> bool:
         """``parent.title`` may only compare against a parent the caller may view."""
@@ -820,7 +820,7 @@ def _date_predicate(name: str, op: Op, value: _Resolved) -> Callable[[_Entity], 
     return predicate
 
 
-class _Access:
+class ReferenceAccess:
     """View permissions for one caller, decided per entity the slow, obvious way: walk from
     the item up through its parents and containers and check every step (docs/permissions.md).
     Written without the engine's permission module so that the two can disagree."""
