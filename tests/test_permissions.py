@@ -261,6 +261,17 @@ def test_anonymous_access_needs_the_site_switch(tmp_path: Path) -> None:
     assert ids(engine, "space = PUB", user("zed")) == {"14"}
 
 
+@pytest.mark.parametrize("switch", [True, False])
+def test_a_signed_in_account_may_view_what_anonymous_may(tmp_path: Path, switch: bool) -> None:
+    files = site_files()
+    files["spaces.jsonl"][2]["permissions"] = {"view": {"anonymous": True}}
+    files["site.json"][0]["anonymous_access"] = switch
+    engine = Engine.build(write(tmp_path / "site", files), tmp_path / "index")
+    assert ids(engine, "space = PUB", AnonymousCaller()) == ({"14"} if switch else set())
+    assert ids(engine, "space = PUB", user("zed")) == ({"14"} if switch else set())
+    assert ids(engine, "space = PUB", user(GUS)) == set()  # a guest: OPEN only
+
+
 def test_the_anonymous_access_rule_closes_an_anonymous_space(tmp_path: Path) -> None:
     files = site_files()
     files["policies.json"] = [[{"id": "p", "name": "No anon PUB", "active": True,
@@ -363,6 +374,10 @@ def test_sites_without_permission_data_load_and_search_as_before(tmp_path: Path)
     assert ids(engine, "type IN (page, blogpost, comment, attachment)", user(CAT)) == (
         everyone - {"10"})
     assert ids(engine, "type IN (page, blogpost, comment, attachment)", user(BEN)) == everyone
+    # a space without permissions names no administrator: its trash is the operator's only
+    assert "11" in ids(engine, "type = page", None, context=EVERY)
+    for account in (ANN, BEN, CAT):
+        assert "11" not in ids(engine, "type = page", user(account), context=EVERY)
 
 
 # --- the CLI, as a subprocess -------------------------------------------------------------------
