@@ -406,17 +406,25 @@ def write_corpus(
     _fill_activity(gen, users, items, keys)
     labels = _label_names(gen)
 
+    # Permissions come from their own generator, so that the content stays byte for byte
+    # what it was before the corpus had any (the params of the query mix depend on it).
+    perm_rng = random.Random(seed * 7919 + 13)
+    groups = _permissions(perm_rng, spaces, users)
     with (out_dir / "spaces.jsonl").open("w", encoding="utf-8", newline="\n") as fh:
         fh.writelines(_dump(s) for s in spaces)
     with (out_dir / "users.jsonl").open("w", encoding="utf-8", newline="\n") as fh:
         fh.writelines(_dump(u) for u in users)
+    with (out_dir / "groups.jsonl").open("w", encoding="utf-8", newline="\n") as fh:
+        fh.writelines(_dump(g) for g in groups)
 
     with (out_dir / "content.jsonl").open("w", encoding="utf-8", newline="\n") as fh:
         shape = _write_content(gen, fh, items, keys, accounts, labels, progress)
+    restricted = _restrict(perm_rng, out_dir / "content.jsonl", groups, accounts)
 
     app_users = accounts[:5]
     apps, policies, grants = _policies(keys, app_users)
-    site = {"cloud_id": CLOUD_ID, "name": "Bench Corp", "base_url": "https://bench.example/wiki"}
+    site = {"cloud_id": CLOUD_ID, "name": "Bench Corp", "base_url": "https://bench.example/wiki",
+            "anonymous_access": True}
     for name, value in (
         ("apps.json", apps),
         ("policies.json", policies),
@@ -476,12 +484,80 @@ def write_corpus(
         "users": len(users),
         "types": shape["types"],
         "max_depth": shape["max_depth"],
+        "groups": len(groups),
+        "restricted_items": restricted,
         "blocked_app": {"app_id": BLOCKED_APP, "kind": "forge", "acting_for": app_users[0],
                         "scopes": ["search:confluence"], "blocked_spaces": blocked},
         "params": params,
     }  # fmt: skip
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+#: Space ranks the query mix relies on (params): always open to every licensed user.
+_OPEN_RANKS = frozenset({0, 1, 2, 3, 10, 100, 151})
+#: The one space anonymous callers may view (the site switch is on).
+_ANONYMOUS_RANK = 11
+N_GROUPS = 50
+N_GUESTS = 10
+
+
+def _permissions(rng: random.Random, spaces: list[dict[str, Any]],
+                 users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Groups, space grants and guests (docs/permissions.md), in place on ``spaces`` and
+    ``users``; returns the groups. Every user is in one to three of 50 teams; a quarter of
+    the spaces are team spaces (view for a few teams, one admin team), a few are open to
+    all licensed users with named admins, one is also open to anonymous callers, and the
+    last ten accounts are single-space guests of open spaces."""
+    names = [f"team-{n:02d}" for n in range(N_GROUPS)]
+    members: dict[str, list[str]] = {name: [] for name in names}
+    for user in users:
+        for name in rng.sample(names, rng.randint(1, 3)):
+            members[name].append(user["account_id"])
+    for rank, space in enumerate(spaces):
+        if rank == _ANONYMOUS_RANK:
+            space["permissions"] = {
+                "view": {"anonymous": True, "all_licensed_users": True},
+                "administer": {"groups": [names[0]]}}
+        elif rank in _OPEN_RANKS or space["type"] == "personal":
+            continue
+        elif rng.random() < 0.25:
+            space["permissions"] = {
+                "view": {"groups": rng.sample(names, rng.randint(2, 6)),
+                         "users": [u["account_id"] for u in rng.sample(users, 2)]},
+                "administer": {"groups": [rng.choice(names)]}}
+        elif rng.random() < 0.2:
+            space["permissions"] = {
+                "view": {"all_licensed_users": True},
+                "administer": {"users": [u["account_id"] for u in rng.sample(users, 2)]}}
+    open_keys = [s["key"] for r, s in enumerate(spaces)
+                 if "permissions" not in s and s["type"] != "personal"]
+    for user in users[-N_GUESTS:]:
+        user["kind"] = "guest"
+        user["guest_space"] = rng.choice(open_keys)
+    return [{"name": name, "members": members[name]} for name in names]
+
+
+def _restrict(rng: random.Random, path: Path, groups: list[dict[str, Any]],
+              accounts: list[str]) -> int:
+    """Add read restrictions to about one in 200 pages and blog posts (a team or two, a
+    person or two); rewrites the content file. Returns how many items were restricted."""
+    names = [g["name"] for g in groups]
+    staged = path.with_name(path.name + ".tmp")
+    count = 0
+    with path.open(encoding="utf-8") as src, staged.open("w", encoding="utf-8",
+                                                         newline="\n") as out:
+        for raw in src:
+            line = json.loads(raw)
+            if line["type"] in ("page", "blogpost", "folder") and rng.random() < 0.005:
+                line["read_restrictions"] = {
+                    "groups": rng.sample(names, rng.randint(1, 2)),
+                    "users": rng.sample(accounts, rng.randint(0, 2))}
+                count += 1
+                raw = _dump(line)
+            out.write(raw)
+    staged.replace(path)
+    return count
 
 
 def _label_names(gen: _Generator) -> list[str]:

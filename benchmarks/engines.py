@@ -8,9 +8,17 @@ Each target answers a ``MixQuery`` two ways:
   query has one; otherwise the order is not compared).
 
 Callers: ``user`` queries run as the corpus's top user; ``app`` queries run as the blocked
-app acting for its user. The engine decides the app's mask itself (``index.security.enforcement``);
-the baselines are given the spaces the site's policies block for that app, computed with the
-pure decision function ``index.security.policy.blocked_spaces`` from the site's files.
+app acting for its user; ``operator`` queries run with no caller (no mask at all), the
+yardstick for what view permissions cost. The engine decides the app's mask itself
+(``index.security.enforcement``); the baselines are given the spaces the site's policies
+block for that app, computed with the pure decision function
+``index.security.policy.blocked_spaces`` from the site's files.
+
+View permissions (docs/permissions.md): the baselines know nothing of them, so their hit
+lists are filtered by the reference evaluator's item-by-item decision
+(``index.reference.evaluator.ReferenceAccess``), and the reference target is given the
+caller. The filtering happens after a baseline's full hit list is fetched, so a baseline's
+timing for a permission-filtered caller includes fetching every hit.
 """
 
 from __future__ import annotations
@@ -42,8 +50,21 @@ class Callers:
     app_user: str
     app_hidden: frozenset[str]
 
-    def account(self, query: MixQuery) -> str:
+    def account(self, query: MixQuery) -> str | None:
+        if query.caller == "operator":
+            return None
         return self.app_user if query.caller == "app" else self.user
+
+    def caller(self, query: MixQuery) -> Any:
+        """The engine's caller object for ``query`` (None for the operator)."""
+        from index.security.callers import AppCaller, UserCaller
+
+        if query.caller == "operator":
+            return None
+        if query.caller == "app":
+            return AppCaller(app_id=self.app_id, kind=self.app_kind,  # type: ignore[arg-type]
+                             scopes=self.app_scopes, acting_for=self.app_user)
+        return UserCaller(account_id=self.user)
 
     def hidden(self, query: MixQuery) -> frozenset[str]:
         return self.app_hidden if query.caller == "app" else frozenset()
@@ -101,13 +122,7 @@ class CqlSearchTarget:
         self.excerpt = excerpt
 
     def _caller(self, query: MixQuery) -> Any:
-        from index.security.callers import AppCaller, UserCaller
-
-        c = self.callers
-        if query.caller == "app":
-            return AppCaller(app_id=c.app_id, kind=c.app_kind,  # type: ignore[arg-type]
-                             scopes=c.app_scopes, acting_for=c.app_user)
-        return UserCaller(account_id=c.user)
+        return self.callers.caller(query)
 
     def timed(self, query: MixQuery, limit: int) -> tuple[int, list[str]]:
         page = self.engine.search(query.cql, caller=self._caller(query), context=self.context,
@@ -136,26 +151,60 @@ class CqlSearchTarget:
 class _BaselineTarget:
     """Adapts a baseline's ``timed``/``hits`` (text, account, context, hidden spaces)."""
 
-    def __init__(self, impl: Any, callers: Callers, context: SearchContext) -> None:
+    def __init__(self, impl: Any, callers: Callers, context: SearchContext,
+                 site_dir: Path) -> None:
         self.impl = impl
         self.name: str = impl.name
         self.callers = callers
         self.context = context
+        self.invisible = Invisible(site_dir, callers)
 
     def timed(self, query: MixQuery, limit: int) -> tuple[int, list[str]]:
         c = self.callers
-        result: tuple[int, list[str]] = self.impl.timed(
-            query.cql, c.account(query), self.context, c.hidden(query), limit)
-        return result
+        hidden = self.invisible(query)
+        if not hidden:
+            result: tuple[int, list[str]] = self.impl.timed(
+                query.cql, c.account(query), self.context, c.hidden(query), limit)
+            return result
+        ids = self.hits(query)
+        return len(ids), ids[:limit]
 
     def hits(self, query: MixQuery) -> list[str]:
         c = self.callers
         result: list[str] = self.impl.hits(
             query.cql, c.account(query), self.context, c.hidden(query))
-        return result
+        hidden = self.invisible(query)
+        return [i for i in result if i not in hidden] if hidden else result
 
     def close(self) -> None:
         self.impl.close()
+
+
+class Invisible:
+    """The entity ids each caller may not view, decided by the reference evaluator's
+    permission model item by item (computed once per caller, the site loaded once)."""
+
+    def __init__(self, site_dir: Path, callers: Callers) -> None:
+        self.site_dir = site_dir
+        self.callers = callers
+        self._site: Any = None
+        self._by_caller: dict[str, frozenset[str]] = {}
+
+    def __call__(self, query: MixQuery) -> frozenset[str]:
+        caller = self.callers.caller(query)
+        if caller is None:
+            return frozenset()
+        key = caller.fingerprint()
+        if key not in self._by_caller:
+            from index.reference.evaluator import ReferenceAccess
+            from index.site.loader import load_site
+
+            if self._site is None:
+                self._site = load_site(self.site_dir)
+            access = ReferenceAccess(self._site, caller)
+            ids = [*self._site.content, *(f"space:{k}" for k in self._site.spaces)]
+            self._by_caller[key] = frozenset(i for i in ids if not access.may_view(i))
+        return self._by_caller[key]
 
 
 class ReferenceTarget:
@@ -177,7 +226,7 @@ class ReferenceTarget:
         c = self.callers
         ids: list[str] = self.evaluator.search(
             cql.parse(query.cql), account_id=c.account(query), context=self.context,
-            hidden_spaces=c.hidden(query))
+            hidden_spaces=c.hidden(query), caller=c.caller(query))
         return ids
 
     def timed(self, query: MixQuery, limit: int) -> tuple[int, list[str]]:
@@ -199,15 +248,15 @@ def open_target(name: str, index_root: Path, site_dir: Path, callers: Callers,
     if name == "whoosh-naive":
         from benchmarks.baseline_whoosh import NaiveWhoosh
 
-        return _BaselineTarget(NaiveWhoosh(index_root / name), callers, context)
+        return _BaselineTarget(NaiveWhoosh(index_root / name), callers, context, site_dir)
     if name == "sqlite-fts5":
         from benchmarks.baseline_sqlite import SqliteFts
 
-        return _BaselineTarget(SqliteFts(index_root / name), callers, context)
+        return _BaselineTarget(SqliteFts(index_root / name), callers, context, site_dir)
     if name == "tantivy":
         from benchmarks.baseline_tantivy import Tantivy
 
-        return _BaselineTarget(Tantivy(index_root / name), callers, context)
+        return _BaselineTarget(Tantivy(index_root / name), callers, context, site_dir)
     if name == "reference":
         return ReferenceTarget(site_dir, callers, context)
     raise ValueError(f"unknown engine {name!r}")

@@ -9,7 +9,9 @@ Format (one named query per line, UTF-8):
   an error that names the file and line.
 - A name ending in ``@app`` runs as the blocked app caller of the corpus (an app that
   data security policies block from some spaces, acting for ``${app_user}``); every other
-  query runs as the user ``${user_top}`` (so ``currentUser()`` and favourites work).
+  query runs as the user ``${user_top}`` (so ``currentUser()`` and favourites work), except
+  names ending in ``@operator``: those run with no caller at all (no mask), the yardstick the
+  same query as a user is compared with (``permissions.cql``).
 - Names are unique across the whole mix; the part before the first ``.`` is the category.
 
 ``parse_mix.cql`` belongs to the parser benchmark and is not part of the search mix.
@@ -24,6 +26,7 @@ from pathlib import Path
 QUERY_DIR = Path(__file__).with_name("queries")
 PARSE_MIX = "parse_mix.cql"
 APP_SUFFIX = "@app"
+OPERATOR_SUFFIX = "@operator"
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -35,7 +38,7 @@ class MixError(ValueError):
 class MixQuery:
     name: str
     cql: str
-    caller: str  # "user" or "app"
+    caller: str  # "user", "app" or "operator"
     source: str  # file:line
 
     @property
@@ -93,7 +96,8 @@ def load_mix(files: list[Path] | None, params: dict[str, str],
             seen[name] = where
             if only and only not in name:
                 continue
-            caller = "app" if name.endswith(APP_SUFFIX) else "user"
+            caller = ("app" if name.endswith(APP_SUFFIX) else
+                      "operator" if name.endswith(OPERATOR_SUFFIX) else "user")
             text = substitute(template, params, where)
             _check(text, where)
             queries.append(MixQuery(name, text, caller, where))

@@ -39,6 +39,7 @@ from index.core.excerpts import highlight
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.enforcement import PolicyLayer, initialize_store
+from index.security.permissions import SitePermissions, site_permissions
 from index.site.loader import (
     Reject,
     Site,
@@ -110,6 +111,7 @@ class Engine:
         self.users: dict[str, User] = {
             u["account_id"]: User.model_validate(u) for u in catalog["users"]}
         self.extras: dict[str, Any] = catalog.get("extras", {})
+        self.permissions: SitePermissions = site_permissions(self.spaces, self.users, catalog)
         self._secret = (self.index_dir / SECRET_FILE).read_bytes()
         self.last_build: BuildReport | None = None
         self._policy_layer: Any = None
@@ -137,7 +139,9 @@ class Engine:
         shutil.rmtree(staging, ignore_errors=True)
         try:
             staging.mkdir(parents=True)
-            _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras)
+            _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras,
+                           groups=[g.model_dump(mode="json") for g in site.groups.values()],
+                           rejected_accounts=sorted(site.rejected_accounts))
             # --- cql serve (index/serve/auth.py): the site's basic-auth accounts travel with
             # the index, which keeps them private; the server never serves this file. ---
             if (Path(site_dir) / "credentials.json").is_file():
@@ -320,15 +324,19 @@ class Engine:
     # --- callers -------------------------------------------------------------------------
 
     def scope_for(self, caller: Caller | None, strict_scopes: bool = False) -> SearchScope:
-        """What ``caller`` may see: its account (for currentUser()) and its mask."""
+        """What ``caller`` may see: its account (for currentUser()), its policy mask and
+        its view permissions (docs/permissions.md)."""
         if caller is None:
             return SearchScope()
+        mask = self.permissions.mask(caller)
         if isinstance(caller, UserCaller):
-            return SearchScope(account_id=caller.account_id)
+            return SearchScope(account_id=caller.account_id, permissions=mask)
         layer = self.policy_layer()
         if isinstance(caller, AnonymousCaller):
-            return SearchScope(hidden_spaces=layer.anonymous_hidden())
-        return layer.app_scope(caller, strict_scopes)
+            return SearchScope(hidden_spaces=layer.anonymous_hidden(), permissions=mask)
+        scope = layer.app_scope(caller, strict_scopes)
+        scope.permissions = mask
+        return scope
 
     def policy_layer(self) -> Any:
         if self._policy_layer is None:
@@ -592,10 +600,13 @@ RELEVANCE_CACHE = 64
 
 
 def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],
-                   extras: Mapping[str, Any]) -> None:
+                   extras: Mapping[str, Any], *, groups: list[dict[str, Any]] | None = None,
+                   rejected_accounts: list[str] | None = None) -> None:
     data = {
         "spaces": [s.model_dump(mode="json") for s in spaces],
         "users": [u.model_dump(mode="json") for u in users],
+        "groups": groups or [],
+        "rejected_accounts": rejected_accounts or [],
         "extras": dict(extras),
     }
     (path / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")

@@ -190,7 +190,8 @@ def test_engine_agrees_with_reference(data: st.DataObject) -> None:
             text = data.draw(queries(ids), label="query")
             query = cql.parse(text, dialect="lenient")
             account = data.draw(st.sampled_from(USERS))
-            expected = reference.search(query, account_id=account, context=context)
+            expected = reference.search(query, account_id=account, context=context,
+                                        caller=UserCaller(account_id=account))
             page = engine.search(text, caller=UserCaller(account_id=account),
                                  context=context, limit=1000, dialect="lenient")
             got = [r.id for r in page.results]

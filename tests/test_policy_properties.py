@@ -137,8 +137,13 @@ def policies_for(draw: st.DrawFn, spaces: list[str], n: int) -> dict[str, Any]:
 def write_site(path: Path, g: Generated) -> Path:
     path.mkdir()
     (path / "spaces.jsonl").write_text("".join(
-        json.dumps({"key": k, "name": f"Space {k}", "type": "global"}) + "\n"
+        json.dumps({"key": k, "name": f"Space {k}", "type": "global", "permissions": {
+            "view": {"anonymous": True, "all_licensed_users": True}}}) + "\n"
         for k in g.spaces))
+    # anonymous callers may search, so the anonymous-access rule is what closes spaces
+    (path / "site.json").write_text(json.dumps({
+        "cloud_id": "c0ffee00-0000-4000-8000-0000000000aa", "name": "Generated",
+        "base_url": "https://generated.example/wiki", "anonymous_access": True}))
     (path / "users.jsonl").write_text("".join(json.dumps(u) + "\n" for u in g.users))
     (path / "content.jsonl").write_text("".join(json.dumps(i) + "\n" for i in g.items))
     (path / "apps.json").write_text(json.dumps(g.apps))
@@ -266,7 +271,8 @@ def check(engine: Engine, ref: ReferenceEvaluator, g: Generated, policies: list[
     space_of.update({f"space:{k}": None for k in g.spaces})
 
     user_ids = all_ids(engine, query, UserCaller(account_id="u1"))
-    assert same(user_ids, ref.search(parsed, account_id="u1"), ordered), query
+    assert same(user_ids, ref.search(parsed, account_id="u1",
+                                     caller=UserCaller(account_id="u1")), ordered), query
     for app in g.apps:
         hidden = blocked_for(app["app_id"], policies, g.apps, g.spaces)
         callers = [AppCaller(app_id=app["app_id"], kind="forge", scopes=SEARCH,
@@ -277,7 +283,8 @@ def check(engine: Engine, ref: ReferenceEvaluator, g: Generated, policies: list[
             got = all_ids(engine, query, caller)
             leaked = [i for i in got if space_of[i] in hidden]
             assert not leaked, f"{query}: {caller.app_id} sees {leaked} from {set(hidden)}"
-            want = ref.search(parsed, account_id=caller.acting_for, hidden_spaces=hidden)
+            want = ref.search(parsed, account_id=caller.acting_for, hidden_spaces=hidden,
+                              caller=caller)
             assert same(got, want, ordered), (query, caller.app_id, hidden)
             if caller.acting_for == "u1":
                 # Relevance statistics are taken over what each caller may see, so
@@ -287,7 +294,8 @@ def check(engine: Engine, ref: ReferenceEvaluator, g: Generated, policies: list[
     if not uses_user:
         closed = anonymous_blocked(policies, g.spaces)
         got = all_ids(engine, query, AnonymousCaller())
-        assert same(got, ref.search(parsed, hidden_spaces=closed), ordered), query
+        assert same(got, ref.search(parsed, hidden_spaces=closed, caller=AnonymousCaller()),
+                    ordered), query
 
 
 @_n(1)

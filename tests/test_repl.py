@@ -296,7 +296,10 @@ def test_switching_to_a_blocked_app_hides_the_blocked_space(repl: Repl, engine: 
     assert f"acting for {DANA}" in shown
     assert shown.rstrip().endswith("cql[app-syncbot]>")  # the prompt says who you are
     shown = repl.enter(query)
-    assert f"of {eng} results" in shown
+    # the app sees Dana's view of ENG (a restricted subtree is not hers), nothing of HR
+    dana_eng = engine.count("space = ENG", caller=UserCaller(account_id=DANA))
+    assert 0 < dana_eng < eng
+    assert f"of {dana_eng} results" in shown
     assert not re.search(r"^\d+\s+\w+\s+HR\s", shown, re.M)
     assert re.search(r"^\d+\s+\w+\s+ENG\s", shown, re.M)
     shown = repl.enter(":explain")
@@ -308,7 +311,8 @@ def test_switching_to_a_blocked_app_hides_the_blocked_space(repl: Repl, engine: 
     before = store.read_bytes()
     repl.enter(":policies toggle p1")
     shown = repl.enter(query)
-    assert f"of {hr + eng} results" in shown
+    dana = engine.count("space IN (HR, ENG)", caller=UserCaller(account_id=DANA))
+    assert f"of {dana} results" in shown  # all of Dana's view: no policy hides HR now
     assert store.read_bytes() == before
 
 

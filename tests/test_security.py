@@ -39,7 +39,7 @@ import cql
 from index.core.analysis import stem as engine_stem
 from index.engine import Engine, SearchPage, SearchResult
 from index.errors import EngineError
-from index.reference.evaluator import ReferenceEvaluator, analyse
+from index.reference.evaluator import ReferenceAccess, ReferenceEvaluator, analyse
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.policy import hidden_types_for_scopes
 from index.site.loader import Site, load_site
@@ -168,7 +168,12 @@ def write_small_site(path: Path, *, secret_stuffing: str = "", extra_secret: int
          "coverage": {"level": "WORKSPACE"},
          "rules": {"app_access": {"mode": "allowlist", "apps": []}}},
     ]
-    site = {"cloud_id": SMALL_CLOUD, "name": "Small", "base_url": "https://small.example"}
+    # Anonymous callers may search (docs/permissions.md), so the anonymous-access rule of
+    # the policies is what closes a space to them here.
+    site = {"cloud_id": SMALL_CLOUD, "name": "Small", "base_url": "https://small.example",
+            "anonymous_access": True}
+    for space in spaces:
+        space["permissions"] = {"view": {"anonymous": True, "all_licensed_users": True}}
 
     def jsonl(rows: list[dict[str, Any]]) -> str:
         return "".join(json.dumps(r) + "\n" for r in rows)
@@ -393,10 +398,15 @@ def expected_for_app(w: World, query: str, caller: Caller = None, **kwargs: Any)
     account = w.account if caller is None else getattr(caller, "acting_for", None)
     user = UserCaller(account_id=account) if account else None
     results, _ = walk(w.engine, query, user, **kwargs)
-    expected = [r.id for r in results if not w.is_blocked(r)]
+    # An app acting as itself has its own account's view permissions (docs/permissions.md):
+    # the operator's results, less what that account may not view.
+    principal = user or caller
+    access = ReferenceAccess(w.site, principal) if principal is not None else None
+    expected = [r.id for r in results if not w.is_blocked(r)
+                and (access is None or access.may_view(r.id))]
     reference = w.ref.search(cql.parse(query, dialect=dialect(query)), account_id=account,
                              hidden_spaces=frozenset({w.blocked}),
-                             context=kwargs.get("context"))
+                             context=kwargs.get("context"), caller=principal)
     assert set(reference) == set(expected), "engine (as user) and reference disagree"
     return expected
 
@@ -726,7 +736,11 @@ def test_users_are_never_filtered(fresh: World) -> None:
             query = template.format(**values)
             operator = ids_of(fresh.engine, query, None)
             for account in (fresh.account, "nobody-in-particular"):
-                assert ids_of(fresh.engine, query, UserCaller(account_id=account)) == operator
+                # policies never filter users; their view permissions do
+                user = UserCaller(account_id=account)
+                access = ReferenceAccess(fresh.site, user)
+                assert ids_of(fresh.engine, query, user) == [
+                    i for i in operator if access.may_view(i)]
         # Block everything for every app: users still see everything.
         for policy in layer.store.list():
             if policy.coverage.level == "WORKSPACE":
@@ -742,7 +756,9 @@ def test_ineligible_apps_are_never_filtered(fresh: World) -> None:
     for step in range(2):
         for template in NON_APP_QUERIES:
             query = template.format(**values)
-            assert ids_of(fresh.engine, query, immune) == ids_of(fresh.engine, query, None)
+            access = ReferenceAccess(fresh.site, immune)  # its own account's permissions
+            assert ids_of(fresh.engine, query, immune) == [
+                i for i in ids_of(fresh.engine, query, None) if access.may_view(i)]
         if step == 0:
             workspace = [p for p in layer.store.list() if p.coverage.level == "WORKSPACE"]
             assert workspace
@@ -836,17 +852,18 @@ def test_anonymous_callers_and_the_anonymous_access_rule(small: World) -> None:
 
 
 def test_anonymous_rule_on_the_fixture_site(fixture: World) -> None:
+    # ITKB is the fixture's one space open to anonymous callers (docs/permissions.md)
     engine, layer = fixture.engine, fixture.engine.policy_layer()
     anon = AnonymousCaller()
-    assert engine.count("space = ENG", caller=anon) == engine.count("space = ENG") > 0
-    layer.change("create", "p-anon", id="p-anon", name="No anonymous ENG", active=True,
-                 coverage={"level": "CONTAINER", "spaces": ["ENG"]},
+    assert engine.count("space = ITKB", caller=anon) == engine.count("space = ITKB") > 0
+    assert engine.count("space = ENG", caller=anon) == 0 < engine.count("space = ENG")
+    layer.change("create", "p-anon", id="p-anon", name="No anonymous ITKB", active=True,
+                 coverage={"level": "CONTAINER", "spaces": ["ITKB"]},
                  rules={"anonymous_access": True})
-    assert engine.count("space = ENG", caller=anon) == 0
-    assert engine.count("space = ENG", caller=fixture.user) > 0
-    assert engine.count("space = ENG", caller=fixture.other_app) > 0
+    assert engine.count("space = ITKB", caller=anon) == 0
+    assert engine.count("space = ITKB", caller=fixture.user) > 0
+    assert engine.count("space = ITKB", caller=fixture.other_app) > 0
     # app access is still enforced for apps, anonymous access rule or not
-    assert engine.count("space = HR", caller=anon) > 0
     assert engine.count("space = HR", caller=fixture.app) == 0
 
 
@@ -896,7 +913,8 @@ def test_strict_scopes_hide_types_without_a_read_scope(world: World, extra: set[
         hidden = hidden_types_for_scopes(caller)
         blocked_spaces = (frozenset({world.blocked}) if base is world.app else frozenset())
         reference = world.ref.search(cql.parse(query), account_id=caller.acting_for,
-                                     hidden_spaces=blocked_spaces, hidden_types=hidden)
+                                     hidden_spaces=blocked_spaces, hidden_types=hidden,
+                                     caller=caller)
         assert set(reference) == {r.id for r in strict}
         for kind in {"embed", "database"} - visible:
             assert world.engine.count(f"type = {kind}", caller=caller, strict_scopes=True) == 0

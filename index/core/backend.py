@@ -56,10 +56,11 @@ B, K1 = 0.75, 1.2
 #: Full-text fields; ``text ~`` searches all of them, ``title ~`` only the first.
 TEXT_FIELDS = ("title", "body", "labels_text", "file_name")
 #: Multi-valued exact fields, stored comma-separated.
-KEYWORD_FIELDS = ("contributor", "label", "macro", "mention", "watcher", "ancestor")
+KEYWORD_FIELDS = ("contributor", "label", "macro", "mention", "watcher", "ancestor",
+                  "read_user", "read_group")
 #: Single-valued exact fields (also the sort columns among them).
 ID_FIELDS = ("entity", "type", "space", "status", "creator", "page_status", "parent",
-             "container", "title_key")
+             "container", "title_key", "restricted")
 DATE_FIELDS = ("created", "lastmodified")
 
 

@@ -104,6 +104,8 @@ class SearchScope:
     account_id: str | None = None
     hidden_spaces: frozenset[str] = frozenset()  # policy mask (space keys)
     hidden_types: frozenset[str] = frozenset()  # strict scopes
+    #: View permissions (``index.security.permissions.PermissionMask``); None: everything.
+    permissions: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -152,7 +154,7 @@ class Compiler:
         operation per search after its first."""
         key = ("visible", with_spaces, self.context.content_statuses,
                self.context.include_archived_spaces, self.scope.hidden_spaces,
-               self.scope.hidden_types,
+               self.scope.hidden_types, self.permitted_key(),
                frozenset(k for k, s in self.catalog.spaces.items() if s.status == "archived"))
         found = self.snap.cache.get(key)
         if found is None:
@@ -174,7 +176,16 @@ class Compiler:
                      & content)
         if self.scope.hidden_types:
             out &= ~snap.terms("type", self.scope.hidden_types)
-        return out
+        return out & self.permitted()
+
+    def permitted(self) -> DocSet:
+        """What the caller's view permissions allow, any status (the live set when none)."""
+        mask = self.scope.permissions
+        return self.snap.live if mask is None else mask.permitted(self.snap)  # type: ignore
+
+    def permitted_key(self) -> Any:
+        mask = self.scope.permissions
+        return None if mask is None else mask.key
 
     def run(self, query: Query) -> DocSet:
         self.universe = self.visible(_names_space_type(query.where))
@@ -317,9 +328,10 @@ class Compiler:
 
     def readable_parents(self) -> DocSet:
         """Content whose title ``parent.title`` may compare against: any status (a draft
-        parent still names its children), but never a type the caller's token may not
-        read (strict scopes), so the clause cannot probe hidden titles."""
-        out = self.snap.term("entity", "content")
+        parent still names its children), but never an item the caller may not view nor a
+        type its token may not read (strict scopes), so the clause cannot probe hidden
+        titles."""
+        out = self.snap.term("entity", "content") & self.permitted()
         if self.scope.hidden_types:
             out &= ~self.snap.terms("type", self.scope.hidden_types)
         return out

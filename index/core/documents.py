@@ -52,6 +52,10 @@ def content_document(item: Any) -> dict[str, Any]:
         doc["parent"] = item.parent_id
     if item.container_id:
         doc["container"] = item.container_id
+    if item.restricted:  # read restrictions: what the permission mask gates on
+        doc["restricted"] = "1"
+        doc["read_user"] = _keywords(item.read_restrictions.users)
+        doc["read_group"] = _keywords(item.read_restrictions.groups)
     return doc
 
 

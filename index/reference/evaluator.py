@@ -46,8 +46,9 @@ from cql.ast import (
 from cql.errors import CqlError, ErrorCode
 from index.core.analysis import stem
 from index.core.context import SearchContext
+from index.errors import EngineError
 
-__all__ = ["ReferenceEvaluator", "analyse"]
+__all__ = ["ReferenceAccess", "ReferenceEvaluator", "analyse"]
 
 # --- analysis -----------------------------------------------------------------------
 
@@ -371,8 +372,13 @@ class ReferenceEvaluator:
         context: SearchContext | None = None,
         hidden_spaces: frozenset[str] = frozenset(),
         hidden_types: frozenset[str] = frozenset(),
+        caller: Any = None,
     ) -> list[str]:
         """Ids of the matching entities, in ORDER BY order (or id order without one).
+
+        ``caller`` (a ``UserCaller``, ``AppCaller`` or ``AnonymousCaller``) applies view
+        permissions (docs/permissions.md), decided item by item by ``ReferenceAccess``; None is
+        the operator, who sees everything.
 
         ``hidden_spaces`` is the policy mask (content in those spaces does not exist for
         this search; space entities stay visible) and ``hidden_types`` the types strict
@@ -382,9 +388,13 @@ class ReferenceEvaluator:
         """
         query = cql.normalize(query)
         ctx = context or SearchContext()
+        access = ReferenceAccess(self._site, caller) if caller is not None else None
         run = _Run(self, account_id, ctx)
+        run.access = access
         run.resolve(query.where)  # errors first, in source order, before any matching
         universe = self._universe(query.where, ctx, hidden_spaces, hidden_types)
+        if access is not None:
+            universe = {eid for eid in universe if access.may_view(eid)}
         matched = universe if query.where is None else run.evaluate(query.where, universe)
         return self._order(matched, query)
 
@@ -535,6 +545,12 @@ class _Run:
             int(i) for i in (user.favourite_content if user else ())
         )
         self.fav_spaces = _fold(user.favourite_spaces if user else ())
+        self.access: ReferenceAccess | None = None
+
+    def sees_parent(self, e: _Entity) -> bool:
+        """``parent.title`` may only compare against a parent the caller may view."""
+        return self.access is None or (e.parent is not None
+                                       and self.access.may_view(str(e.parent)))
 
     # -- resolving values (and raising context errors) ------------------------------
 
@@ -648,6 +664,8 @@ class _Run:
                     "space.title": "space_title_field",
                     "creator.fullname": "creator_name_field",
                     "parent.title": "parent_title_field"}[name]
+            if name == "parent.title":
+                return lambda e: matcher(e.parent_title_field) and self.sees_parent(e)
             return lambda e: matcher(getattr(e, attr))
         if name in ("created", "lastmodified"):
             (value,) = values
@@ -682,7 +700,7 @@ class _Run:
             return lambda e: e.title_fold in wanted
         if name == "parent.title":
             wanted = frozenset(_strip_quotes(t).casefold() for t in texts)
-            return lambda e: e.parent_title_fold in wanted
+            return lambda e: e.parent_title_fold in wanted and self.sees_parent(e)
         if name == "label":
             return lambda e: not e.labels.isdisjoint(folded)
         if name == "macro":
@@ -800,6 +818,92 @@ def _date_predicate(name: str, op: Op, value: _Resolved) -> Callable[[_Entity], 
         return moment is not None and test(moment)
 
     return predicate
+
+
+class ReferenceAccess:
+    """View permissions for one caller, decided per entity the slow, obvious way: walk from
+    the item up through its parents and containers and check every step (docs/permissions.md).
+    Written without the engine's permission module so that the two can disagree."""
+
+    def __init__(self, site: Any, caller: Any) -> None:
+        self.site = site
+        kind = getattr(caller, "caller", None)
+        self.account: str | None = None
+        self.kind = "anonymous"
+        if kind == "user":
+            self.account = caller.account_id
+        elif kind == "app":
+            self.account = caller.acting_for or caller.app_id
+        if self.account is not None:
+            if self.account in getattr(site, "rejected_accounts", ()):
+                raise EngineError("permission", f"account {self.account!r} cannot search")
+            user = site.users.get(self.account)
+            if user is not None and not user.active:
+                raise EngineError("permission", f"account {self.account!r} is deactivated")
+            default = "app" if kind == "app" and caller.acting_for is None else "user"
+            self.kind = user.kind if user is not None else default
+            self.guest_space = user.guest_space if user is not None else None
+        self.groups = {name for name, g in getattr(site, "groups", {}).items()
+                       if self.account is not None and self.account in g.members}
+        raw = site.extras.get("site.json")
+        self.anonymous_site = isinstance(raw, dict) and raw.get("anonymous_access") is True
+        self._memo: dict[str, bool] = {}
+
+    def _named(self, grant: Any) -> bool:
+        return self.account is not None and (
+            self.account in grant.users or any(g in self.groups for g in grant.groups))
+
+    def space(self, key: str) -> bool:
+        space = self.site.spaces[key]
+        if self.kind == "guest":
+            return key == self.guest_space
+        licensed = self.kind in ("user", "app")
+        if space.permissions is None:
+            return licensed
+        view = space.permissions.view
+        if view.anonymous and self.anonymous_site:
+            return True
+        if self.kind == "anonymous":
+            return False
+        return (view.all_licensed_users and licensed) or self._named(view)
+
+    def admin(self, key: str) -> bool:
+        space = self.site.spaces[key]
+        return (self.kind in ("user", "app") and space.permissions is not None
+                and self._named(space.permissions.administer))
+
+    def may_view(self, eid: str) -> bool:
+        if eid.startswith("space:"):
+            return self.space(eid.removeprefix("space:"))
+        if eid not in self._memo:
+            self._memo[eid] = self._item(eid)
+        return self._memo[eid]
+
+    def _item(self, eid: str) -> bool:
+        items = self.site.content
+        item = items[eid]
+        if not self.space(item.space):
+            return False
+        # Read restrictions: the item's and every ancestor's (tree parents, containers).
+        seen: set[str] = set()
+        current: Any = item
+        while current is not None and current.id not in seen:
+            seen.add(current.id)
+            rr = current.read_restrictions
+            if rr is not None and (rr.users or rr.groups) and not self._named(rr):
+                return False
+            up = current.parent_id or current.container_id
+            current = items.get(up) if up is not None else None
+        # Draft and trash: the item's own status and its container's (not tree parents').
+        holder: Any = item
+        while holder is not None:
+            if holder.status == "draft" and self.account not in (
+                    {holder.creator} | set(holder.contributors)):
+                return False
+            if holder.status == "trashed" and not self.admin(holder.space):
+                return False
+            holder = items.get(holder.container_id) if holder.container_id else None
+        return True
 
 
 def _error(code: ErrorCode, message: str, span: Span) -> CqlError:

@@ -260,6 +260,8 @@ class SiteInfo(_Model):
     cloud_id: _NonBlank
     name: _NonBlank
     base_url: _NonBlank
+    #: Whether anonymous callers may search at all (docs/permissions.md).
+    anonymous_access: StrictBool = False
 
     @field_validator("base_url")
     @classmethod

@@ -27,6 +27,7 @@ from index.site.models import (
     TREE_TYPES,
     ContentItem,
     ContentLine,
+    Group,
     Space,
     User,
     a_or_an,
@@ -36,6 +37,7 @@ from index.site.storage_format import StorageFormatError, extract
 __all__ = [
     "CONTENT_FILE",
     "EXTRA_FILES",
+    "GROUPS_FILE",
     "SPACES_FILE",
     "USERS_FILE",
     "Reject",
@@ -49,11 +51,13 @@ __all__ = [
 SPACES_FILE = "spaces.jsonl"
 USERS_FILE = "users.jsonl"
 CONTENT_FILE = "content.jsonl"
+GROUPS_FILE = "groups.jsonl"
 #: Files read only as JSON and handed on raw (policies, apps and grants belong to the
 #: policy module; site.json describes the site itself).
 EXTRA_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
-_Record = TypeVar("_Record", Space, User)
-_FILE_ORDER = {name: rank for rank, name in enumerate((SPACES_FILE, USERS_FILE, CONTENT_FILE))}
+_Record = TypeVar("_Record", Space, User, Group)
+_FILE_ORDER = {name: rank for rank, name in
+               enumerate((SPACES_FILE, USERS_FILE, GROUPS_FILE, CONTENT_FILE))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,10 @@ class Site:
 
     spaces: dict[str, Space] = field(default_factory=dict)  # by key, as given
     users: dict[str, User] = field(default_factory=dict)  # by account_id
+    groups: dict[str, Group] = field(default_factory=dict)  # by name
+    #: Account ids whose users.jsonl line was rejected: they see nothing (a broken line must
+    #: not turn a guest or a deactivated account into an ordinary licensed user).
+    rejected_accounts: set[str] = field(default_factory=set)
     content: dict[str, ContentItem] = field(default_factory=dict)  # by id, in file order
     extras: dict[str, Any] = field(default_factory=dict)  # raw JSON by file name
     rejects: list[Reject] = field(default_factory=list)
@@ -404,6 +412,14 @@ def _load_records(
     return records, rejected
 
 
+def _line_of(path: Path, account_id: str) -> int:
+    """The line of ``account_id`` in users.jsonl (for a reject found after loading)."""
+    for number, obj in _read_jsonl(path, []):
+        if obj.get("account_id") == account_id:
+            return number
+    return 0
+
+
 def _load_extra(path: Path, rejects: list[Reject]) -> tuple[bool, Any]:
     problem = _not_a_file(path)
     if problem is not None:
@@ -443,7 +459,17 @@ def load_site(site_dir: str | Path) -> Site:
     site.spaces, rejected_spaces = _load_records(
         root / SPACES_FILE, Space, "key", "space key", rejects
     )
-    site.users, _ = _load_records(root / USERS_FILE, User, "account_id", "account id", rejects)
+    site.users, rejected_users = _load_records(
+        root / USERS_FILE, User, "account_id", "account id", rejects)
+    for account_id, user in list(site.users.items()):
+        if user.guest_space is not None and user.guest_space not in site.spaces:
+            line = _line_of(root / USERS_FILE, account_id)
+            rejects.append(Reject(USERS_FILE, line, f"account_id {account_id}: guest_space "
+                                  f"{user.guest_space!r} is not a space of spaces.jsonl"))
+            del site.users[account_id]
+            rejected_users.setdefault(account_id, line)
+    site.rejected_accounts = set(rejected_users)
+    site.groups, _ = _load_records(root / GROUPS_FILE, Group, "name", "group name", rejects)
     folded_spaces = {key.casefold(): key for key in site.spaces}
 
     items: dict[str, ContentItem] = {}

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictStr,
     field_validator,
     model_validator,
 )
@@ -33,6 +36,8 @@ ContentType = Literal[
     "page", "blogpost", "comment", "attachment", "whiteboard", "database", "embed", "folder"
 ]
 ContentStatus = Literal["current", "draft", "archived", "trashed"]
+#: Account kinds (docs/permissions.md): people, single-space guests and apps' own accounts.
+UserKind = Literal["user", "guest", "app"]
 
 #: Types that live in the content tree and may be (or have) a ``parent_id``
 #: (sources.md, policies 4.1: the v2 ``ParentContentType`` values).
@@ -170,8 +175,67 @@ class _Strict(BaseModel):
         return data
 
 
+def _principal_name(value: str) -> str:
+    """Account ids and group names named by permissions are indexed as comma-separated
+    keywords, so a comma (or a blank) would make one name match another."""
+    if not value.strip() or value != value.strip() or "," in value:
+        raise ValueError(f"names must be non-blank, without surrounding spaces or commas: "
+                         f"{value!r}")
+    return value
+
+
+Principal = Annotated[StrictStr, AfterValidator(_principal_name)]
+
+
+def _principals(values: list[str]) -> list[str]:
+    return _dedupe(values)
+
+
+class Grantees(_Strict):
+    """Accounts and groups named by a permission or a restriction."""
+
+    users: list[Principal] = Field(default_factory=list)
+    groups: list[Principal] = Field(default_factory=list)
+
+    @field_validator("users", "groups")
+    @classmethod
+    def _unique(cls, values: list[str]) -> list[str]:
+        return _principals(values)
+
+    @property
+    def empty(self) -> bool:
+        return not self.users and not self.groups
+
+
+class ViewGrant(Grantees):
+    """Who may view a space: named accounts and groups, every licensed user, anonymous."""
+
+    anonymous: StrictBool = False
+    all_licensed_users: StrictBool = False
+
+
+class SpacePermissions(_Strict):
+    """A space's ``permissions``. A missing ``view`` grants nobody (fail closed)."""
+
+    view: ViewGrant = Field(default_factory=ViewGrant)
+    administer: Grantees = Field(default_factory=Grantees)
+
+
+class Group(_Strict):
+    """A line of ``groups.jsonl``."""
+
+    name: Principal
+    members: list[Principal] = Field(default_factory=list)
+
+    @field_validator("members")
+    @classmethod
+    def _unique(cls, values: list[str]) -> list[str]:
+        return _principals(values)
+
+
 class Space(_Strict):
-    """A line of ``spaces.jsonl``."""
+    """A line of ``spaces.jsonl``. Without ``permissions`` every licensed user may view it
+    (what sites without permission data always meant)."""
 
     key: str
     name: str = Field(min_length=1)
@@ -179,6 +243,7 @@ class Space(_Strict):
     status: SpaceStatus = "current"
     categories: list[str] = Field(default_factory=list)
     description: str = ""
+    permissions: SpacePermissions | None = None
 
     @field_validator("key")
     @classmethod
@@ -209,6 +274,9 @@ class User(_Strict):
 
     account_id: str = Field(min_length=1)
     display_name: str = Field(min_length=1)
+    kind: UserKind = "user"
+    active: StrictBool = True
+    guest_space: str | None = None
     favourite_spaces: list[str] = Field(default_factory=list)
     favourite_content: list[str] = Field(default_factory=list)
     recently_viewed_content: list[str] = Field(default_factory=list)
@@ -227,6 +295,13 @@ class User(_Strict):
     @classmethod
     def _space_keys(cls, keys: list[str]) -> list[str]:
         return _check_nonblank(keys, "space keys")
+
+    @model_validator(mode="after")
+    def _guest_has_one_space(self) -> User:
+        # A single-space guest belongs to exactly one space; anyone else to none.
+        if (self.kind == "guest") != (self.guest_space is not None):
+            raise ValueError("guest_space is required for a guest and only for a guest")
+        return self
 
 
 class ContentLine(_Strict):
@@ -251,6 +326,7 @@ class ContentLine(_Strict):
     file_name: str | None = None
     url: str | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
+    read_restrictions: Grantees | None = None
 
     @field_validator("created", "lastmodified", mode="before")
     @classmethod
@@ -321,6 +397,9 @@ class ContentLine(_Strict):
             raise ValueError(f"file_name is only for attachments, not {a_or_an(kind)}")
         if kind != "embed" and self.url is not None:
             raise ValueError(f"url is only for embeds, not {a_or_an(kind)}")
+        if kind in CONTAINED_TYPES and self.read_restrictions is not None:
+            raise ValueError(f"read_restrictions are not allowed on {a_or_an(kind)}: it "
+                             "follows its container's restrictions")
         if kind != "comment" and not self.title.strip():
             raise ValueError(f"title must not be blank for {a_or_an(kind)}")
         if self.lastmodified is not None and self.lastmodified < self.created:
@@ -344,6 +423,11 @@ class ContentItem(ContentLine):
     text: str = ""
     macros: list[str] = Field(default_factory=list)
     ancestors: list[str] = Field(default_factory=list)
+
+    @property
+    def restricted(self) -> bool:
+        """True when a read restriction names anyone (absent or empty: unrestricted)."""
+        return self.read_restrictions is not None and not self.read_restrictions.empty
 
     @property
     def is_tree_item(self) -> bool:

@@ -1,0 +1,266 @@
+"""Who may see what: Confluence's view permissions (docs/permissions.md).
+
+Two layers, like the policy module:
+
+- **Decisions** (pure, per fact): which account a caller's permissions come from
+  (``SitePermissions.viewer_for``), whether that viewer may view or administer a space, and
+  whether it satisfies an item's read restriction. The reference evaluator implements the
+  same model separately, item by item, and the differential tests compare the two.
+- **The mask** (``PermissionMask``): those decisions turned into one document set over an
+  index snapshot, the content the caller may view. The compiler intersects it with the
+  search's universe *before* the query runs, like the policy mask, so no query shape, count,
+  cursor, excerpt or relevance statistic can reach past it.
+
+The mask is set algebra, not a walk over items: a viewer's set is (documents of the spaces it
+may view) minus what every *gate* it fails closes. A gate is an item that closes itself and
+what hangs below it to some callers: a read restriction (its users and groups) closes its
+whole subtree; a draft (its contributors) or a trashed item (the space's administrators)
+closes itself and its comments and attachments. Per snapshot the gated roots are three index
+terms, and what hangs below a root is one ``ancestor`` or ``container`` term; per viewer the
+failed roots are a few term lookups, so a new viewer costs a handful of big-integer
+operations. Masks are cached per viewer on the snapshot, so a content change (an
+upsert that adds a restriction) is seen by the next search, which gets a new snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from index.core import docsets
+from index.core.docsets import DocSet
+from index.errors import EngineError
+from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.site.models import Grantees, Group, Space, User
+
+ViewerKind = Literal["user", "guest", "app", "anonymous"]
+#: How many viewers' masks one snapshot keeps (about 12 KB each at 100,000 documents).
+MASK_CACHE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The principal whose permissions apply to a search (never the operator).
+
+    ``account_id`` is None only for anonymous callers. ``licensed`` accounts (people and
+    apps' own accounts) count for ``all_licensed_users``; guests and anonymous do not.
+    """
+
+    kind: ViewerKind
+    account_id: str | None
+    groups: frozenset[str] = frozenset()
+    guest_space: str | None = None
+
+    @property
+    def licensed(self) -> bool:
+        return self.kind in ("user", "app")
+
+
+ANONYMOUS = Viewer("anonymous", None)
+
+
+class SitePermissions:
+    """The permission facts of one site: spaces' grants, accounts and groups."""
+
+    def __init__(self, spaces: Mapping[str, Space], users: Mapping[str, User],
+                 groups: Mapping[str, Group], *, anonymous_access: bool = False,
+                 rejected_accounts: Iterable[str] = ()) -> None:
+        self.spaces = spaces
+        self.users = users
+        self.anonymous_access = anonymous_access
+        self.rejected_accounts = frozenset(rejected_accounts)
+        member_of: dict[str, set[str]] = {}
+        for group in groups.values():
+            for account in group.members:
+                member_of.setdefault(account, set()).add(group.name)
+        self._groups = {a: frozenset(g) for a, g in member_of.items()}
+        facts = {
+            "spaces": {k: s.permissions.model_dump(mode="json") if s.permissions else None
+                       for k, s in spaces.items()},
+            "groups": {a: sorted(g) for a, g in self._groups.items()},
+            "anonymous": anonymous_access,
+        }
+        #: Names these facts in cache keys: masks computed for other facts never apply.
+        self.token = hashlib.sha256(
+            json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+    # --- who is looking ----------------------------------------------------------------
+
+    def viewer_for(self, caller: UserCaller | AppCaller | AnonymousCaller) -> Viewer:
+        """The principal of ``caller``: the user; the user an app acts for; an app's own
+        account when it acts as itself; or anonymous. Raises for an account that may not
+        sign in (deactivated, or its users.jsonl line was rejected)."""
+        if isinstance(caller, AnonymousCaller):
+            return ANONYMOUS
+        if isinstance(caller, UserCaller):
+            return self.account(caller.account_id)
+        if caller.acting_for is not None:
+            return self.account(caller.acting_for)
+        return self.account(caller.app_id, default_kind="app")
+
+    def account(self, account_id: str, default_kind: ViewerKind = "user") -> Viewer:
+        """An account's principal. Accounts missing from users.jsonl are licensed accounts
+        without groups (``default_kind``), so sites without user data keep working."""
+        if account_id in self.rejected_accounts:
+            raise EngineError("permission", f"account {account_id!r} cannot search: its "
+                              "users.jsonl line was rejected")
+        user = self.users.get(account_id)
+        if user is not None and not user.active:
+            raise EngineError("permission", f"account {account_id!r} is deactivated")
+        kind: ViewerKind = user.kind if user is not None else default_kind
+        return Viewer(kind, account_id, self._groups.get(account_id, frozenset()),
+                      user.guest_space if user is not None else None)
+
+    # --- decisions -----------------------------------------------------------------------
+
+    def can_view_space(self, viewer: Viewer, space: Space) -> bool:
+        """Space view permission. A guest sees its one space and nothing else, whatever other
+        grants say; anonymous needs the site switch and the space's anonymous grant; a
+        signed-in account sees what anonymous may, plus its own grants."""
+        if viewer.kind == "guest":
+            return space.key == viewer.guest_space
+        perms = space.permissions
+        if perms is None:
+            return viewer.licensed
+        grant = perms.view
+        if grant.anonymous and self.anonymous_access:
+            return True
+        if viewer.kind == "anonymous":
+            return False
+        return (grant.all_licensed_users and viewer.licensed) or _names(grant, viewer)
+
+    def can_administer_space(self, viewer: Viewer, space: Space) -> bool:
+        """Space administrators (they alone see the space's trash). Guests and anonymous
+        never administer; a space without ``permissions`` names no administrator."""
+        if not viewer.licensed or space.permissions is None:
+            return False
+        return _names(space.permissions.administer, viewer)
+
+    @staticmethod
+    def satisfies(viewer: Viewer, restriction: Grantees | None) -> bool:
+        """A read restriction lets through the accounts and group members it names;
+        absent or empty means unrestricted. Site admins get no exception."""
+        if restriction is None or restriction.empty:
+            return True
+        return _names(restriction, viewer)
+
+    @staticmethod
+    def may_search_users(viewer: Viewer | None) -> bool:
+        """User search (``/search/user``) is closed to guests and anonymous callers."""
+        return viewer is None or viewer.licensed
+
+    # --- the mask ------------------------------------------------------------------------
+
+    def mask(self, caller: UserCaller | AppCaller | AnonymousCaller) -> PermissionMask:
+        return PermissionMask(self, self.viewer_for(caller))
+
+
+def _names(grant: Grantees, viewer: Viewer) -> bool:
+    if viewer.account_id is None:
+        return False
+    return viewer.account_id in grant.users or not viewer.groups.isdisjoint(grant.groups)
+
+
+@dataclass(frozen=True)
+class PermissionMask:
+    """A viewer's permission mask over a snapshot; ``key`` names it in compiler caches."""
+
+    rules: SitePermissions
+    viewer: Viewer
+
+    @property
+    def key(self) -> tuple[str, str, Viewer]:
+        return ("permissions", self.rules.token, self.viewer)
+
+    def permitted(self, snap: Any) -> DocSet:
+        """Every document (content and space entities, any status) this viewer may view."""
+        cache: dict[Any, DocSet] = snap.cache.setdefault("permission_masks", {})
+        found = cache.get(self.key)
+        if found is None:
+            found = _permitted(snap, self.rules, self.viewer)
+            if len(cache) >= MASK_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[self.key] = found
+        return found
+
+
+@dataclass(frozen=True)
+class _Gates:
+    """Per snapshot: the gated roots, and what hangs below those that have anything below.
+
+    A read restriction closes the item's whole subtree (tree children, comments and
+    attachments, at any depth); a draft or a trashed item closes itself and the comments
+    and attachments it holds (``held``), not its tree children."""
+
+    restricted: DocSet
+    drafts: DocSet
+    trashed: DocSet
+    with_subtree: DocSet
+    subtrees: dict[int, DocSet]
+    with_held: DocSet
+    held: dict[int, DocSet]
+
+
+def _below(snap: Any, roots: DocSet, field: str) -> dict[int, DocSet]:
+    """For each root that has anything below it in ``field`` (``ancestor``/``container``),
+    that set: one term lookup per root (gated roots are a few percent of the site; reading
+    the field's whole lexicon instead costs more than the lookups at every size measured)."""
+    ids = snap.ids
+    found = {d: snap.term(field, ids[d]) for d in docsets.members(roots)}
+    return {d: s for d, s in found.items() if s}
+
+
+def _gates(snap: Any) -> _Gates:
+    found = snap.cache.get("permission_gates")
+    if found is None:
+        content = snap.term("entity", "content")
+        restricted = snap.term("restricted", "1") & content
+        drafts = snap.term("status", "draft") & content
+        trashed = snap.term("status", "trashed") & content
+        subtrees = _below(snap, restricted, "ancestor")
+        held = _below(snap, drafts | trashed, "container")
+        found = snap.cache["permission_gates"] = _Gates(
+            restricted, drafts, trashed, docsets.from_ids(subtrees, snap.size), subtrees,
+            docsets.from_ids(held, snap.size), held)
+    return found  # type: ignore[no-any-return]
+
+
+def _permitted(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
+    gates = _gates(snap)
+    spaces = rules.spaces.values()
+    viewable = snap.terms("space", (s.key.lower() for s in spaces
+                                    if rules.can_view_space(viewer, s)))
+    if not viewable:
+        return docsets.EMPTY
+    account = viewer.account_id
+    unlisted = gates.drafts  # drafts of others
+    passing = docsets.EMPTY
+    if account is not None:
+        unlisted &= ~snap.term("contributor", account)
+        passing = snap.term("read_user", account) | snap.terms("read_group", viewer.groups)
+    administered = [s.key.lower() for s in spaces if rules.can_administer_space(viewer, s)]
+    unlisted |= gates.trashed & ~snap.terms("space", administered)
+    refused = gates.restricted & ~passing
+    hidden = unlisted | refused
+    for d in docsets.members(refused & gates.with_subtree):
+        hidden |= gates.subtrees[d]
+    for d in docsets.members(unlisted & gates.with_held):
+        hidden |= gates.held[d]
+    return viewable & ~hidden
+
+
+def site_permissions(spaces: Mapping[str, Space], users: Mapping[str, User],
+                     catalog: Mapping[str, Any]) -> SitePermissions:
+    """The permissions of an index from its catalog (groups, rejected accounts, the site's
+    anonymous-access switch)."""
+    groups = {g["name"]: Group.model_validate(g) for g in catalog.get("groups", [])}
+    site = catalog.get("extras", {}).get("site.json") or {}
+    return SitePermissions(spaces, users, groups,
+                           anonymous_access=site.get("anonymous_access") is True,
+                           rejected_accounts=catalog.get("rejected_accounts", []))
+
+
+__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "site_permissions"]
