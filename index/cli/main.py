@@ -53,6 +53,12 @@ def _serve_commands(sub: argparse._SubParsersAction) -> None:
     serve_cli.add_commands(sub)
 
 
+def _import_command(sub: argparse._SubParsersAction) -> None:
+    from index.importer import cli as cli_import
+
+    cli_import.add_commands(sub)
+
+
 def _repl_command(sub: argparse._SubParsersAction) -> None:
     from index.repl import shell as repl
 
@@ -66,6 +72,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _bench_commands,
     _repl_command,
     _serve_commands,
+    _import_command,
 ]
 
 
