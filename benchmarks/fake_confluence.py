@@ -51,6 +51,7 @@ class FakeSite:
             self.items[line["id"]] = line
             self.versions[line["id"]] = 1 if line.get("lastmodified", line["created"]) == \
                 line["created"] else 2
+        self._groups: dict[tuple[str, str], list[dict[str, Any]]] | None = None
         self.faults: list[tuple[str, int, dict[str, str]]] = []  # (path prefix, status, headers)
         self.requests: list[str] = []
 
@@ -58,6 +59,7 @@ class FakeSite:
 
     def edit(self, item_id: str, **changes: Any) -> None:
         with self.lock:
+            self._groups = None
             line = dict(self.items[item_id], **changes)
             line["lastmodified"] = datetime.now(UTC).isoformat()
             self.items[item_id] = line
@@ -66,6 +68,7 @@ class FakeSite:
     def move(self, item_id: str, parent_id: str | None) -> None:
         """A move changes the parent but makes no new version, as in Confluence."""
         with self.lock:
+            self._groups = None
             line = dict(self.items[item_id])
             line.pop("parent_id", None)
             if parent_id:
@@ -74,12 +77,14 @@ class FakeSite:
 
     def create(self, line: dict[str, Any]) -> None:
         with self.lock:
+            self._groups = None
             self.items[line["id"]] = line
             self.versions[line["id"]] = 1
 
     def delete(self, item_id: str) -> None:
         """Trash or purge: the item and what it contains leave every listing."""
         with self.lock:
+            self._groups = None
             doomed = {item_id}
             while True:
                 more = {i for i, it in self.items.items()
@@ -165,6 +170,17 @@ class FakeSite:
     def listed(self, line: dict[str, Any]) -> bool:
         return line.get("status", "current") in ("current", "archived")
 
+    def group(self, space: str | None, kind: str) -> list[dict[str, Any]]:
+        """Listed lines of one type (and space), in id order; rebuilt after a change."""
+        if self._groups is None:
+            groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for line in sorted(self.items.values(), key=lambda li: int(li["id"])):
+                if self.listed(line):
+                    groups.setdefault((line["space"], line["type"]), []).append(line)
+                    groups.setdefault(("*", line["type"]), []).append(line)
+            self._groups = groups
+        return self._groups.get((space or "*", kind), [])
+
 
 def _page(results: list[Any], path: str, query: dict[str, list[str]], *, v1: bool = False
           ) -> dict[str, Any]:
@@ -228,15 +244,13 @@ class _Handler(BaseHTTPRequestHandler):
         if len(segs) == 3 and segs[0] == "spaces" and segs[2] in ("pages", "blogposts"):
             key = next(k for k, i in site.space_ids.items() if i == segs[1])
             kind = SEGMENTS[segs[2]]
-            rows = [site.record(line, body=False) for line in site.items.values()
-                    if line["space"] == key and line["type"] == kind and site.listed(line)]
+            rows = [site.record(line, body=False) for line in site.group(key, kind)]
             return 200, _page(rows, path, query)
         if len(segs) == 1 and segs[0] in ("attachments", "footer-comments", "inline-comments"):
             kind = "attachment" if segs[0] == "attachments" else "comment"
             inline = segs[0] == "inline-comments"
-            rows = [site.record(line, body=True) for line in site.items.values()
-                    if line["type"] == kind and site.listed(line)
-                    and (kind == "attachment" or (int(line["id"]) % 2 == 0) == inline)]
+            rows = [site.record(line, body=True) for line in site.group(None, kind)
+                    if kind == "attachment" or (int(line["id"]) % 2 == 0) == inline]
             return 200, _page(rows, path, query)
         if len(segs) == 2 and segs[0] in SEGMENTS:
             line = site.items.get(segs[1])
@@ -258,9 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
                      "current"), "title": line["title"],
                      "version": {"number": site.versions[line["id"]],
                                  "when": line.get("lastmodified", line["created"])}}
-                    for line in site.items.values()
-                    if line["space"] == match["key"] and line["type"] in types
-                    and site.listed(line)]
+                    for kind in sorted(types) for line in site.group(match["key"], kind)]
             return 200, _page(rows, path, query, v1=True)
         if path == CONTEXT + "/rest/api/user/bulk":
             users = [{"accountId": a, "accountType": "atlassian",

@@ -45,12 +45,16 @@ class RetryPolicy:
     base: float = 0.5
     cap: float = 30.0
     max_retry_after: float = 600.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # None: ``_sleep``, looked up at call time
     rng: random.Random = field(default_factory=random.Random)
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)] (attempt from 0)."""
         return self.rng.uniform(0.0, min(self.cap, self.base * (2**attempt)))
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -137,7 +141,7 @@ class Client:
             if wait is None:
                 wait = self.retry.backoff(attempt)
             self.retries += 1
-            self.retry.sleep(min(wait, self.retry.max_retry_after))
+            (self.retry.sleep or _sleep)(min(wait, self.retry.max_retry_after))
             attempt += 1
 
     def pages(self, path: str, params: Params = None) -> Iterator[list[dict[str, Any]]]:

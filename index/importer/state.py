@@ -89,6 +89,10 @@ class State:
         """id -> change key of every stored item."""
         return dict(self.db.execute("SELECT id, change FROM items").fetchall())
 
+    def kinds(self) -> dict[str, str]:
+        """id -> raw record kind (``page``, ``footer-comment``, ...)."""
+        return dict(self.db.execute("SELECT id, kind FROM items").fetchall())
+
     def containers(self) -> dict[str, Container]:
         return {i: Container(s, t, title) for i, s, t, title in
                 self.db.execute("SELECT id, space, type, title FROM items")}

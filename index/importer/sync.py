@@ -125,19 +125,25 @@ class Run:
         self.space_filter = space_keys
         self.since = since
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        self.lister = ThreadPoolExecutor(max_workers=max(1, concurrency // 2))
         self.progress = progress or Progress(tty=False)
         self.warn = warn or (lambda message: print(f"skipped: {message}", file=sys.stderr))
         self.report = Report()
         self.stored = state.changes()
         self.known = set(self.stored) | sink.known_ids()
         self.seen: set[str] = set()
+        self._pending: dict[str, tuple[str, str]] = {}  # id -> (kind, key) until stored
 
     def run(self) -> Report:
         started = time.perf_counter()
         try:
             spaces = self._spaces()
-            for raw_space in spaces:
-                for batch in self.source.listing(raw_space):
+            # Spaces are listed ahead, a few at a time, while details are fetched: the
+            # listings are many small requests, and waiting for each in turn would leave
+            # the connection pool idle.
+            for raw_space, batches in zip(spaces, self.lister.map(
+                    lambda space: list(self.source.listing(space)), spaces), strict=True):
+                for batch in batches:
                     self._batch(batch, space_hint=raw_space["key"])
             orphans = getattr(self.source, "orphans", None)
             for kind, raw in orphans() if orphans else ():
@@ -153,6 +159,7 @@ class Run:
             self._users()
             self.state.set("last_run", datetime.now().astimezone().isoformat())
         finally:
+            self.lister.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.progress.close()
         self.seconds = time.perf_counter() - started
@@ -251,14 +258,12 @@ class Run:
     def _write(self, rows: list[tuple[str, str, dict[str, Any]]], people: list[str]) -> None:
         if not rows:
             return
-        self._pending = getattr(self, "_pending", {})
         for kind, key, line in rows:
             self._pending[line["id"]] = (kind, key)
         self._store(self.sink.put([line for _, _, line in rows]), people)
 
     def _store(self, accepted: list[dict[str, Any]], people: Iterable[str] = ()) -> None:
-        pending = getattr(self, "_pending", {})
-        rows = [(*pending.pop(line["id"]), line) for line in accepted]
+        rows = [(*self._pending.pop(line["id"]), line) for line in accepted]
         self.state.put_items(rows, people)
         self.report.stored += len(rows)
         if hasattr(self, "containers"):
@@ -285,19 +290,44 @@ class Run:
             self.stored.pop(item_id, None)
 
     def _dangling(self) -> None:
-        """Drop (and report) items whose parent or container is not in the mirror."""
-        skeletons = {}
-        for line in self.state.lines():
-            skeletons[line["id"]] = ContentItem.model_construct(
-                id=line["id"], type=line["type"], space=line["space"],
-                parent_id=line.get("parent_id"), container_id=line.get("container_id"),
-                ancestors=[])
+        """Settle items whose tree parent or container is not in the mirror.
+
+        A tree parent can be unreadable (a draft, or restricted from the importing
+        account): the item is kept at the top of its space and reported. An item whose
+        container is missing, or that breaks another tree rule (a cycle, a parent in
+        another space), is reported and dropped, as the loader would reject it.
+        """
+        lines = {line["id"]: line for line in self.state.lines()}
+        rehomed = []
+        for line in lines.values():
+            parent = line.get("parent_id")
+            if parent and parent not in lines:
+                self._problem(f"content {line['id']}: parent {parent} is not readable (a "
+                              "draft, trashed or restricted); kept at the top of its space")
+                del line["parent_id"]
+                rehomed.append(line)
+        if rehomed:
+            # A changed key makes the next run fetch these again, in case the parent
+            # has become readable by then.
+            kinds = self.state.kinds()
+            for line in rehomed:
+                self._pending[line["id"]] = (kinds[line["id"]],
+                                             self.stored[line["id"]] + "|rehomed")
+            self._store(self.sink.put(rehomed) + self.sink.flush())
+        skeletons = {
+            i: ContentItem.model_construct(
+                id=i, type=line["type"], space=line["space"], parent_id=line.get("parent_id"),
+                container_id=line.get("container_id"), ancestors=[], status="current",
+                title="", creator="", created=None, lastmodified=None, contributors=[],
+                labels=[], watchers=[], mentions=[], body="", page_status=None,
+                file_name=None, url=None, properties={}, text="", macros=[])
+            for i, line in lines.items()}
         _, rejects = derive(skeletons, file="import")
-        if rejects:
-            doomed = []
-            for reject in rejects:
-                self._problem(f"{reject.message.replace('id ', 'content ', 1)}")
-                doomed.append(reject.message.split(":", 1)[0].removeprefix("id "))
+        doomed = []
+        for reject in rejects:
+            self._problem(reject.message.replace("id ", "content ", 1))
+            doomed.append(reject.message.split(":", 1)[0].removeprefix("id "))
+        if doomed:
             self.sink.delete(doomed)
             self.state.delete_items(doomed)
 
