@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,6 +54,7 @@ class FakeSite:
                 line["created"] else 2
         self._groups: dict[tuple[str, str], list[dict[str, Any]]] | None = None
         self.faults: list[tuple[str, int, dict[str, str]]] = []  # (path prefix, status, headers)
+        self.delay = 0.0  # seconds added to every answer, to make a run slow enough to kill
         self.requests: list[str] = []
 
     # --- changes, as an editor would make them ----------------------------------------------
@@ -157,6 +159,17 @@ class FakeSite:
                              "meta": {"hasMore": False}}
         return out
 
+    def ancestors(self, line: dict[str, Any]) -> list[dict[str, Any]]:
+        """v1 ``expand=ancestors``: the tree path from the root, as short content objects."""
+        chain: list[dict[str, Any]] = []
+        parent = line.get("parent_id")
+        while parent in self.items and len(chain) < 100:
+            above = self.items[parent]
+            chain.insert(0, {"id": parent, "type": above["type"], "status":
+                             above.get("status", "current"), "title": above["title"]})
+            parent = above.get("parent_id")
+        return chain
+
     def space(self, key: str) -> dict[str, Any]:
         s = self.spaces[key]
         return {"id": self.space_ids[key], "key": key, "name": s["name"], "type": s["type"],
@@ -225,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if parts.path.startswith(prefix):
                     del site.faults[n]
                     return self._send(status, {"message": "injected"}, headers)
+        if site.delay:
+            time.sleep(site.delay)
         if self.auth is not None and self.headers.get("Authorization") != self.auth:
             return self._send(401, {"message": "Unauthorized"})
         try:
@@ -271,7 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
             rows = [{"id": line["id"], "type": line["type"], "status": line.get("status",
                      "current"), "title": line["title"],
                      "version": {"number": site.versions[line["id"]],
-                                 "when": line.get("lastmodified", line["created"])}}
+                                 "when": line.get("lastmodified", line["created"])},
+                     "ancestors": site.ancestors(line)}
                     for kind in sorted(types) for line in site.group(match["key"], kind)]
             return 200, _page(rows, path, query, v1=True)
         if path == CONTEXT + "/rest/api/user/bulk":

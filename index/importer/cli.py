@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -22,14 +23,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Read spaces, content, comments, attachments and users from Confluence "
         "Cloud (REST v2, v1 where v2 has no equivalent) into the site format, or into an "
         "existing index. Re-running continues from the checkpoint kept with the output: "
-        "only changed content is fetched, and trashed or purged content is removed.")
+        "only changed content is fetched, and trashed or purged content is removed.",
+        allow_abbrev=False)  # "--token SECRET" must not be read as "--token-env SECRET"
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--url", help="the site, e.g. https://SITE.atlassian.net/wiki")
     source.add_argument("--from-dir", type=Path, metavar="DUMP",
                         help="read saved REST JSON responses instead (docs/import.md)")
     p.add_argument("--user", help="the account e-mail for basic authentication")
-    p.add_argument("--token-env", metavar="VAR",
+    p.add_argument("--token-env", metavar="VAR", type=_variable_name,
                    help="environment variable holding the API token (default: prompt)")
+    p.add_argument("--token", nargs="?", action=_RefuseToken, help=argparse.SUPPRESS)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, metavar="SITE_DIR",
                         help="write a site directory (replaced atomically when complete)")
@@ -45,6 +48,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retries", type=_positive, default=8, metavar="N",
                    help="attempts per request before giving up (default 8)")
     p.set_defaults(run=run)
+
+
+class _RefuseToken(argparse.Action):
+    """``--token``: refused without echoing the value (argparse would print it back)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
+        parser.error("--token: the API token is never accepted as an argument (shell "
+                     "history and ps would keep it); use --token-env VAR or the prompt")
+
+
+def _variable_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        # Not echoed: a token pasted here by mistake must not land in a log.
+        raise argparse.ArgumentTypeError("expected the NAME of an environment variable "
+                                         "(letters, digits, _), not its value")
+    return text
 
 
 def _iso(text: str) -> datetime:

@@ -57,14 +57,19 @@ class RemoteSource:
                 yield [(kind, raw) for raw in page]
         types = ", ".join(CQL_KINDS)
         cql = f'space = "{space["key"]}" and type in ({types})'
-        params = {"cql": cql, "cqlcontext": CONTEXT, "expand": "version", "limit": LIMIT}
+        # ``ancestors`` gives the parent: a move makes no new version, so the version alone
+        # would not show it.
+        params = {"cql": cql, "cqlcontext": CONTEXT, "expand": "version,ancestors",
+                  "limit": LIMIT}
         for page in self.client.pages("/rest/api/content/search", params):
             batch = []
             for raw in page:
                 kind = str(raw.get("type"))
                 version = raw.get("version") or {}
+                ancestors = [a for a in raw.get("ancestors") or [] if isinstance(a, dict)]
                 batch.append((kind, {"id": str(raw.get("id")), "status": raw.get("status"),
                                      "title": raw.get("title"), "type": kind,
+                                     "parentId": ancestors[-1].get("id") if ancestors else None,
                                      "version": {"number": version.get("number"),
                                                  "createdAt": version.get("when")}}))
             yield batch

@@ -79,7 +79,7 @@ class SiteSink:
 class IndexSink:
     """``--index DIR``: batched upserts and deletes on an existing index."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, batch: int = 1000) -> None:
         from index.engine import Engine
         from index.errors import EngineError
 
@@ -89,6 +89,7 @@ class IndexSink:
             raise ImportFailure(f"--index: {err.message}") from None
         self.state_path = Path(index_dir) / STATE_DIR / STATE_FILE
         self.resuming = False
+        self.batch = batch  # items per upsert: each is one index commit
         self.pending: dict[str, dict[str, Any]] = {}
         self.rejects: list[str] = []
         snap = self.engine.store.snapshot()
@@ -105,6 +106,8 @@ class IndexSink:
                     f"space {line['space']!r} is not in the index: import it with --out and "
                     "build the index from that site (cql index) first")
             self.pending[line["id"]] = line
+        if len(self.pending) < self.batch:
+            return []
         return self._drain(final=False)
 
     def flush(self) -> list[dict[str, Any]]:

@@ -150,7 +150,11 @@ class Run:
                 self._problem(f"{label(kind, raw)}: missing spaceId (and no parent that has "
                               "one)")
             self._store(self.sink.flush())
-            self.containers = self.state.containers()
+            # What comments and attachments may hang from: only items seen in this run
+            # (an item deleted on the site takes its comments and attachments with it).
+            self.stored_containers = self.state.containers()
+            self.containers = {i: c for i, c in self.stored_containers.items()
+                               if i in self.seen}
             for batch in self.source.contained():
                 self._batch(batch, space_hint=None)
             self._store(self.sink.flush())
@@ -206,12 +210,16 @@ class Run:
                 self.report.skipped += 1
                 continue
             self.seen.add(item_id)
+            if space_hint is None and item_id in self.stored_containers:
+                self.containers[item_id] = self.stored_containers[item_id]
             if self.stored.get(item_id) == change_key(raw):
                 self.report.unchanged += 1
                 continue
             modified = _modified(raw)
-            if (self.since and item_id in self.known and modified is not None
-                    and modified < self.since):
+            # --since stands in for a checkpoint the output lacks (an index built from a
+            # site): with a stored change key, that key is the better judge.
+            if (self.since and item_id not in self.stored and item_id in self.known
+                    and modified is not None and modified < self.since):
                 self.report.unchanged += 1
                 continue
             todo.append((kind, raw))
