@@ -309,6 +309,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a client opening many connections at once is not refused
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a killed import) is normal here, not worth a traceback."""
+
+
 class FakeConfluence:
     """``with FakeConfluence(site_dir) as server: server.url`` -> ``http://127.0.0.1:PORT/wiki``."""
 
@@ -319,7 +326,7 @@ class FakeConfluence:
         if user is not None and token is not None:
             auth = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
         handler = type("Handler", (_Handler,), {"site": self.site, "auth": auth})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}{CONTEXT}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -41,7 +41,6 @@ from index.importer.mapping import (
 )
 from index.importer.state import State
 from index.site.loader import derive
-from index.site.models import ContentItem
 
 BATCH = 200
 USER_BATCH = 100
@@ -74,6 +73,21 @@ class Report:
     skipped: int = 0  # left out on purpose (trashed, outside the imported spaces)
     problems: list[str] = field(default_factory=list)  # reported bad records
     complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """What ``derive`` reads of an item, without building (and validating) a whole one."""
+
+    id: str
+    type: str
+    space: str
+    parent_id: str | None
+    container_id: str | None
+    ancestors: tuple[str, ...] = ()
+
+    def model_copy(self, update: dict[str, Any]) -> _Node:
+        return replace(self, **update)
 
 
 class Progress:
@@ -322,15 +336,10 @@ class Run:
                 self._pending[line["id"]] = (kinds[line["id"]],
                                              self.stored[line["id"]] + "|rehomed")
             self._store(self.sink.put(rehomed) + self.sink.flush())
-        skeletons = {
-            i: ContentItem.model_construct(
-                id=i, type=line["type"], space=line["space"], parent_id=line.get("parent_id"),
-                container_id=line.get("container_id"), ancestors=[], status="current",
-                title="", creator="", created=None, lastmodified=None, contributors=[],
-                labels=[], watchers=[], mentions=[], body="", page_status=None,
-                file_name=None, url=None, properties={}, text="", macros=[])
-            for i, line in lines.items()}
-        _, rejects = derive(skeletons, file="import")
+        skeletons = {i: _Node(i, line["type"], line["space"], line.get("parent_id"),
+                              line.get("container_id"))
+                     for i, line in lines.items()}
+        _, rejects = derive(skeletons, file="import")  # type: ignore[arg-type]
         doomed = []
         for reject in rejects:
             self._problem(reject.message.replace("id ", "content ", 1))
