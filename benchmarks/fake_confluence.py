@@ -107,6 +107,17 @@ class FakeSite:
                         moved["parent_id"] = parent
                     self.items[other] = moved
 
+    def write_site(self, directory: Path) -> None:
+        """The site as the server now holds it, in the site format (for differential tests)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            files = {"spaces.jsonl": list(self.spaces.values()),
+                     "users.jsonl": list(self.users.values()),
+                     "content.jsonl": list(self.items.values())}
+        for name, rows in files.items():
+            text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            (directory / name).write_text(text, encoding="utf-8")
+
     # --- REST shapes ---------------------------------------------------------------------
 
     def _version(self, line: dict[str, Any], number: int | None = None) -> dict[str, Any]:
@@ -149,15 +160,17 @@ class FakeSite:
         if body:
             out["body"] = {"storage": {"representation": "storage",
                                        "value": line.get("body", "")}}
-            out["labels"] = {"results": [{"id": str(n), "name": name, "prefix": "global"}
-                                         for n, name in enumerate(line.get("labels", []))],
-                             "meta": {"hasMore": False}}
+            out["labels"] = {**self.labels(line), "meta": {"hasMore": False}}
         props = line.get("properties") or {}
         out["properties"] = {"results": [{"id": str(n), "key": k, "value": v,
                                           "version": {"number": 1}}
                                          for n, (k, v) in enumerate(props.items())],
                              "meta": {"hasMore": False}}
         return out
+
+    def labels(self, line: dict[str, Any]) -> dict[str, Any]:
+        return {"results": [{"id": str(n), "name": name, "prefix": "global", "label": name}
+                            for n, name in enumerate(line.get("labels", []))]}
 
     def ancestors(self, line: dict[str, Any]) -> list[dict[str, Any]]:
         """v1 ``expand=ancestors``: the tree path from the root, as short content objects."""
@@ -272,6 +285,11 @@ class _Handler(BaseHTTPRequestHandler):
             if line is None or line["type"] != SEGMENTS[segs[0]] or not site.listed(line):
                 return 404, {"message": "not found"}
             return 200, site.record(line, body=True)
+        if len(segs) == 3 and segs[0] == "attachments" and segs[2] == "labels":
+            line = site.items.get(segs[1])
+            if line is None:
+                return 404, {"message": "not found"}
+            return 200, _page(site.labels(line)["results"], path, query)
         if len(segs) == 4 and segs[2] == "versions":
             line = site.items.get(segs[1])
             if line is None:
@@ -287,7 +305,8 @@ class _Handler(BaseHTTPRequestHandler):
                      "current"), "title": line["title"],
                      "version": {"number": site.versions[line["id"]],
                                  "when": line.get("lastmodified", line["created"])},
-                     "ancestors": site.ancestors(line)}
+                     "ancestors": site.ancestors(line),
+                     "metadata": {"labels": site.labels(line)}}
                     for kind in sorted(types) for line in site.group(match["key"], kind)]
             return 200, _page(rows, path, query, v1=True)
         if path == CONTEXT + "/rest/api/user/bulk":
@@ -338,6 +357,29 @@ class FakeConfluence:
     def __exit__(self, *_: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def editorial_changes(site: FakeSite) -> None:
+    """Creates, edits, moves and deletes, as editors would make them on the server: a new
+    page with a comment, a renamed page, a page moved to the top, a page deleted (its
+    comments and attachments go, its children move up). Ids are picked from the site."""
+    editable = sorted(i for i, line in site.items.items()
+                      if line["type"] == "page" and line.get("status", "current") == "current")
+    parent = next(i for i in editable if site.items[i]["space"] == "ENG")
+    site.create({"id": "990001", "type": "page", "title": "Brand New Runbook", "space": "ENG",
+                 "parent_id": parent, "creator": "5b6d7f20e6dba529eefdbad9",
+                 "created": "2026-11-30T10:00:00+00:00", "labels": ["runbook"],
+                 "body": "<p>Fresh <ac:structured-macro ac:name=\"toc\" /> words</p>"})
+    site.create({"id": "990002", "type": "comment", "title": "Re: Brand New Runbook",
+                 "space": "ENG", "container_id": "990001", "creator": "081a9155b3ef015294feec88",
+                 "created": "2026-11-30T11:00:00+00:00", "body": "<p>Nice.</p>"})
+    site.edit(editable[3], title="Renamed By The Server", body="<p>edited body</p>")
+    movable = [i for i in editable if site.items[i].get("parent_id")]
+    site.move(movable[5], None)
+    doomed = next(i for i in movable[10:] if any(
+        line.get("container_id") == i for line in site.items.values()) and any(
+        line.get("parent_id") == i for line in site.items.values()))
+    site.delete(doomed)  # its comments and attachments go; its children move up
 
 
 def serve_forever(site_dir: Path) -> Iterator[str]:

@@ -69,6 +69,8 @@ def test_from_dir_gives_the_site_a_live_import_gives(tmp_path: Path) -> None:
     edited = {k: v for k, v in edited.items() if k not in ("lastmodified", "contributors")}
     edited.update(creator="081a9155b3ef015294feec88", created="2024-06-04T12:00:00.000Z")
     assert got.pop("163843") == edited
+    # Attachment labels come from their own endpoint, which this dump did not save.
+    del expected["229377"]["labels"]
     assert got == expected
     assert _lines(out / "spaces.jsonl") == _lines(HERE / "expected" / "spaces.jsonl")
     assert _lines(out / "users.jsonl") == _lines(HERE / "expected" / "users.jsonl")

@@ -18,11 +18,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from benchmarks.fake_confluence import FakeConfluence
+from benchmarks.fake_confluence import FakeConfluence, editorial_changes
 from index.engine import Engine
 from index.site.loader import load_site
 
@@ -104,31 +103,10 @@ def test_token_only_from_the_environment(server: FakeConfluence, tmp_path: Path)
     assert "s3cret-token" not in done.stderr
 
 
-def _change(site: Any) -> None:
-    """Creates, edits, moves and deletes, as editors would make them on the server."""
-    editable = sorted(i for i, line in site.items.items()
-                      if line["type"] == "page" and line.get("status", "current") == "current")
-    parent = next(i for i in editable if site.items[i]["space"] == "ENG")
-    site.create({"id": "990001", "type": "page", "title": "Brand New Runbook", "space": "ENG",
-                 "parent_id": parent, "creator": "5b6d7f20e6dba529eefdbad9",
-                 "created": "2026-11-30T10:00:00+00:00", "labels": ["runbook"],
-                 "body": "<p>Fresh <ac:structured-macro ac:name=\"toc\" /> words</p>"})
-    site.create({"id": "990002", "type": "comment", "title": "Re: Brand New Runbook",
-                 "space": "ENG", "container_id": "990001", "creator": "081a9155b3ef015294feec88",
-                 "created": "2026-11-30T11:00:00+00:00", "body": "<p>Nice.</p>"})
-    site.edit(editable[3], title="Renamed By The Server", body="<p>edited body</p>")
-    movable = [i for i in editable if site.items[i].get("parent_id")]
-    site.move(movable[5], None)
-    doomed = next(i for i in movable[10:] if any(
-        line.get("container_id") == i for line in site.items.values()) and any(
-        line.get("parent_id") == i for line in site.items.values()))
-    site.delete(doomed)  # its comments and attachments go; its children move up
-
-
 def test_incremental_run_equals_a_fresh_import(server: FakeConfluence, tmp_path: Path) -> None:
     out = tmp_path / "site"
     assert _import(server.url, out).returncode == 0
-    _change(server.site)
+    editorial_changes(server.site)
     server.site.requests.clear()
     done = _import(server.url, out)
     assert done.returncode == 0, done.stderr
@@ -150,7 +128,7 @@ def test_index_target_equals_a_fresh_build(server: FakeConfluence, tmp_path: Pat
     assert _import(server.url, site).returncode == 0
     index = tmp_path / "index"
     Engine.build(site, index)
-    _change(server.site)
+    editorial_changes(server.site)
     done = _import(server.url, index, target="--index")
     assert done.returncode == 0, done.stderr
     fresh_site = tmp_path / "fresh"

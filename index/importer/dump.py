@@ -97,6 +97,9 @@ class DumpSource:
             if self.records[kind]:
                 yield [(kind, raw) for raw in self.records[kind].values()]
 
+    def enrich(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        return record
+
     def first_version(self, kind: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
 

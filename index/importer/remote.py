@@ -59,8 +59,9 @@ class RemoteSource:
         cql = f'space = "{space["key"]}" and type in ({types})'
         # ``ancestors`` gives the parent: a move makes no new version, so the version alone
         # would not show it.
-        params = {"cql": cql, "cqlcontext": CONTEXT, "expand": "version,ancestors",
-                  "limit": LIMIT}
+        # v2 has no label endpoint for these types; v1 gives their labels in the listing.
+        params = {"cql": cql, "cqlcontext": CONTEXT,
+                  "expand": "version,ancestors,metadata.labels", "limit": LIMIT}
         for page in self.client.pages("/rest/api/content/search", params):
             batch = []
             for raw in page:
@@ -70,6 +71,8 @@ class RemoteSource:
                 batch.append((kind, {"id": str(raw.get("id")), "status": raw.get("status"),
                                      "title": raw.get("title"), "type": kind,
                                      "parentId": ancestors[-1].get("id") if ancestors else None,
+                                     "labels": ((raw.get("metadata") or {}).get("labels")
+                                                or {"results": []}),
                                      "version": {"number": version.get("number"),
                                                  "createdAt": version.get("when")}}))
             yield batch
@@ -85,6 +88,8 @@ class RemoteSource:
         record = self.client.get_json(f"{V2}/{segment}/{summary['id']}", params, allow_404=True)
         if record is None:
             return None
+        if "labels" not in record and "labels" in summary:
+            record["labels"] = summary["labels"]
         for part in ("labels", "properties"):
             box = record.get(part)
             if isinstance(box, dict) and (box.get("meta") or {}).get("hasMore"):
@@ -101,6 +106,14 @@ class RemoteSource:
                 params["body-format"] = "storage"
             for page in self.client.pages(f"{V2}/{segment}", params):
                 yield [(kind, raw) for raw in page]
+
+    def enrich(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A listed comment or attachment, completed: attachments' labels are not in the
+        v2 list, so they come from ``/attachments/{id}/labels`` (comments have none)."""
+        if kind == "attachment" and "labels" not in record:
+            record = {**record, "labels": {"results": self._all(
+                f"{V2}/attachments/{record['id']}/labels")}}
+        return record
 
     def first_version(self, kind: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
         """Version 1 of an edited comment or attachment: its author is the creator."""
