@@ -197,3 +197,41 @@ def test_killed_runs_resume_to_the_uninterrupted_site(tmp_path: Path) -> None:
     assert _site_bytes(out) == _site_bytes(reference)
     assert not (tmp_path / "site.partial").exists() and not (tmp_path / "site.old").exists()
     assert json.loads("[]") == []
+
+
+def test_child_of_an_unreadable_parent_is_kept_at_the_top(server: FakeConfluence,
+                                                          tmp_path: Path) -> None:
+    base = {"space": "ENG", "creator": "5b6d7f20e6dba529eefdbad9",
+            "created": "2026-11-30T10:00:00+00:00"}
+    server.site.create({**base, "id": "990010", "type": "page", "title": "Unpublished parent",
+                        "status": "draft"})
+    server.site.create({**base, "id": "990011", "type": "page", "title": "Published child",
+                        "parent_id": "990010"})
+    out = tmp_path / "site"
+    done = _import(server.url, out)
+    assert done.returncode == 1
+    assert ("skipped: content 990011: parent 990010 is not readable (a draft, trashed or "
+            "restricted); kept at the top of its space") in done.stderr.splitlines()
+    child = load_site(out).content["990011"]
+    assert child.parent_id is None and child.ancestors == []
+    server.site.edit("990010", status="current")  # published: the next run places the child
+    done = _import(server.url, out)
+    assert done.returncode == 0, done.stderr
+    assert load_site(out).content["990011"].ancestors == ["990010"]
+
+
+def test_readme_three_commands(server: FakeConfluence, tmp_path: Path) -> None:
+    """README "Search your own Confluence", as written there."""
+    assert _import(server.url, tmp_path / "mysite").returncode == 0
+    cql = [sys.executable, "-m", "index.cli.main"]
+    subprocess.run([*cql, "index", str(tmp_path / "mysite"), "--out", str(tmp_path / "idx")],
+                   check=True, capture_output=True, env=ENV, timeout=300)
+    done = subprocess.run([*cql, "search", "--index", str(tmp_path / "idx"), "--json",
+                           "type = page AND space = ENG"], capture_output=True, text=True,
+                          env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr
+    page = json.loads(done.stdout)
+    expected = [i for i, line in server.site.items.items()
+                if line["space"] == "ENG" and line["type"] == "page"
+                and line.get("status", "current") == "current"]
+    assert page["totalSize"] == len(expected) > 0
