@@ -77,6 +77,11 @@ class FakeSite:
                 line["parent_id"] = parent_id
             self.items[item_id] = line
 
+    def create_space(self, line: dict[str, Any]) -> None:
+        with self.lock:
+            self.spaces[line["key"]] = line
+            self.space_ids[line["key"]] = str(1000 + len(self.space_ids))
+
     def create(self, line: dict[str, Any]) -> None:
         with self.lock:
             self._groups = None

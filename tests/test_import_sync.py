@@ -235,3 +235,26 @@ def test_readme_three_commands(server: FakeConfluence, tmp_path: Path) -> None:
                 if line["space"] == "ENG" and line["type"] == "page"
                 and line.get("status", "current") == "current"]
     assert page["totalSize"] == len(expected) > 0
+
+
+def test_index_target_takes_new_spaces_and_users(server: FakeConfluence, tmp_path: Path
+                                                 ) -> None:
+    site = tmp_path / "site"
+    assert _import(server.url, site).returncode == 0
+    index = tmp_path / "index"
+    Engine.build(site, index)
+    assert _import(server.url, index, target="--index").returncode == 0  # the checkpoint
+    server.site.create_space({"key": "NEWS", "name": "Newsroom", "type": "collaboration",
+                              "categories": ["press"]})
+    server.site.users["newbie"] = {"account_id": "newbie", "display_name": "Nia Newcomer"}
+    server.site.create({"id": "990100", "type": "blogpost", "title": "Hello from the newsroom",
+                        "space": "NEWS", "creator": "newbie",
+                        "created": "2026-11-30T10:00:00+00:00", "body": "<p>First post</p>"})
+    done = _import(server.url, index, target="--index")
+    assert done.returncode == 0, done.stderr
+    assert "(1 fetched" in done.stdout
+    engine = Engine.open(index)
+    for query in ("space = NEWS", 'creator.fullname ~ "Nia"', "space.category = press"):
+        assert [r.id for r in engine.search(query).results] == ["990100"], query
+    assert [r.id for r in engine.search("type = space AND space = NEWS").results] == [
+        "space:NEWS"]

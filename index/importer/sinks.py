@@ -7,7 +7,8 @@ site, in ``SITE/.cql-import/``, for the next incremental run. The loader ignores
 
 ``IndexSink`` upserts in batches while the import runs, so the index is searchable all
 along. ``Engine.upsert`` rejects a child whose parent it has not seen yet, so items wait in
-``pending`` until what they hang from is in the index (or the run ends). The checkpoint
+``pending`` until what they hang from is in the index (or the run ends). Spaces and users
+go into the index's catalog first (``Engine.upsert_catalog``). The checkpoint
 records only what the index accepted, so a kill between an upsert and its checkpoint
 commit repeats an idempotent upsert, never skips one.
 """
@@ -61,6 +62,10 @@ class SiteSink:
     def delete(self, ids: Iterable[str]) -> None:
         pass
 
+    def catalog(self, spaces: Iterable[dict[str, Any]] = (),
+                users: Iterable[dict[str, Any]] = ()) -> None:
+        pass  # the site files are written from the checkpoint at the end
+
     def finish(self, state: Any) -> int:
         """Write the site files from the checkpoint and swap the directory into place."""
         for name in ("spaces.jsonl", "users.jsonl", "content.jsonl"):
@@ -101,10 +106,6 @@ class IndexSink:
     def put(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Upsert what can be placed now; returns the lines the index accepted."""
         for line in lines:
-            if line["space"] not in self.engine.spaces:
-                raise ImportFailure(
-                    f"space {line['space']!r} is not in the index: import it with --out and "
-                    "build the index from that site (cql index) first")
             self.pending[line["id"]] = line
         if len(self.pending) < self.batch:
             return []
@@ -131,6 +132,16 @@ class IndexSink:
         accepted = [line for i, line in ready.items() if i not in rejected]
         self.present.update(line["id"] for line in accepted)
         return accepted
+
+    def catalog(self, spaces: Iterable[dict[str, Any]] = (),
+                users: Iterable[dict[str, Any]] = ()) -> None:
+        """New or changed spaces and users go into the index's catalog before content."""
+        from index.errors import EngineError
+
+        try:
+            self.engine.upsert_catalog(spaces=spaces, users=users)
+        except EngineError as err:
+            raise ImportFailure(f"--index: {err.message}") from None
 
     def delete(self, ids: Iterable[str]) -> None:
         doomed = [i for i in ids if i in self.present]

@@ -61,6 +61,8 @@ class Sink(Protocol):
     def put(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
     def flush(self) -> list[dict[str, Any]]: ...
     def delete(self, ids: Iterable[str]) -> None: ...
+    def catalog(self, spaces: Iterable[dict[str, Any]] = ...,
+                users: Iterable[dict[str, Any]] = ...) -> None: ...
 
 
 @dataclass
@@ -211,6 +213,7 @@ class Run:
                 self.stored.pop(item_id, None)
                 self.known.discard(item_id)
         self.state.put_spaces(kept)
+        self.sink.catalog(spaces=[line for _, line in kept])
         self.space_keys = self.state.space_keys()
         return raws
 
@@ -368,6 +371,7 @@ class Run:
                                            "recently_viewed_content": [],
                                            "recently_viewed_spaces": []})
             self.state.put_users(lines.values())
+            self.sink.catalog(users=list(lines.values()))
             self.progress.step("users", len(chunk))
 
     def _problem(self, message: str) -> None:
