@@ -258,3 +258,14 @@ def test_index_target_takes_new_spaces_and_users(server: FakeConfluence, tmp_pat
         assert [r.id for r in engine.search(query).results] == ["990100"], query
     assert [r.id for r in engine.search("type = space AND space = NEWS").results] == [
         "space:NEWS"]
+
+
+def test_progress_bars_on_a_terminal(server: FakeConfluence, tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(sys.executable, _command(server.url, "--out", tmp_path / "s")[1:],
+                          env=ENV, encoding="utf-8", timeout=120, dimensions=(24, 120))
+    child.expect(r"imported into .*items/s\)")
+    shown = child.before + child.after
+    child.expect(pexpect.EOF)
+    assert "page:" in shown and "item/s" in shown  # tqdm: one bar per resource
+    assert "import: page: 1,000 items" not in shown
