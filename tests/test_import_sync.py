@@ -55,7 +55,8 @@ def _site_bytes(site: Path) -> dict[str, bytes]:
     return {name: (site / name).read_bytes() for name in SITE_FILES}
 
 
-def test_fixture_site_round_trips_through_rest(server: FakeConfluence, tmp_path: Path) -> None:
+def test_fixture_site_round_trips_through_rest_and_the_readme_works(
+        server: FakeConfluence, tmp_path: Path) -> None:
     done = _import(server.url, tmp_path / "site")
     assert done.returncode == 0, done.stderr
     site = load_site(tmp_path / "site")
@@ -74,6 +75,17 @@ def test_fixture_site_round_trips_through_rest(server: FakeConfluence, tmp_path:
             theirs.ancestors, theirs.properties), item_id
     assert {k: (s.name, s.type, s.status, s.categories) for k, s in site.spaces.items()} == {
         k: (s.name, s.type, s.status, s.categories) for k, s in original.spaces.items()}
+    # Then the other two commands of README "Search your own Confluence", as written there.
+    cql = [sys.executable, "-m", "index.cli.main"]
+    subprocess.run([*cql, "index", str(tmp_path / "site"), "--out", str(tmp_path / "idx")],
+                   check=True, capture_output=True, env=ENV, timeout=300)
+    done = subprocess.run([*cql, "search", "--index", str(tmp_path / "idx"), "--json",
+                           "type = page AND space = ENG"], capture_output=True, text=True,
+                          env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = [i for i, item in original.content.items()
+                if item.space == "ENG" and item.type == "page" and item.status == "current"]
+    assert json.loads(done.stdout)["totalSize"] == len(expected) > 0
 
 
 def test_token_only_from_the_environment(server: FakeConfluence, tmp_path: Path) -> None:
@@ -123,7 +135,8 @@ def test_incremental_run_equals_a_fresh_import(server: FakeConfluence, tmp_path:
     assert "deleted" in done.stdout and " 0 deleted" not in done.stdout
 
 
-def test_index_target_equals_a_fresh_build(server: FakeConfluence, tmp_path: Path) -> None:
+def test_index_target_equals_a_fresh_build_and_takes_new_spaces(
+        server: FakeConfluence, tmp_path: Path) -> None:
     site = tmp_path / "site"
     assert _import(server.url, site).returncode == 0
     index = tmp_path / "index"
@@ -143,6 +156,21 @@ def test_index_target_equals_a_fresh_build(server: FakeConfluence, tmp_path: Pat
     # A second run has nothing to do.
     again = _import(server.url, index, target="--index")
     assert "(0 fetched" in again.stdout and " 0 deleted" in again.stdout
+    # A new space, its author and a post: the catalog takes the space and the name.
+    server.site.create_space({"key": "NEWS", "name": "Newsroom", "type": "collaboration",
+                              "categories": ["press"]})
+    server.site.users["newbie"] = {"account_id": "newbie", "display_name": "Nia Newcomer"}
+    server.site.create({"id": "990100", "type": "blogpost", "title": "Hello from the newsroom",
+                        "space": "NEWS", "creator": "newbie",
+                        "created": "2026-11-30T10:00:00+00:00", "body": "<p>First post</p>"})
+    done = _import(server.url, index, target="--index")
+    assert done.returncode == 0, done.stderr
+    assert "(1 fetched" in done.stdout
+    engine = Engine.open(index)
+    for query in ("space = NEWS", 'creator.fullname ~ "Nia"', "space.category = press"):
+        assert [r.id for r in engine.search(query).results] == ["990100"], query
+    assert [r.id for r in engine.search("type = space AND space = NEWS").results] == [
+        "space:NEWS"]
 
 
 def test_since_fetches_only_what_changed_after_it(server: FakeConfluence, tmp_path: Path
@@ -218,46 +246,6 @@ def test_child_of_an_unreadable_parent_is_kept_at_the_top(server: FakeConfluence
     done = _import(server.url, out)
     assert done.returncode == 0, done.stderr
     assert load_site(out).content["990011"].ancestors == ["990010"]
-
-
-def test_readme_three_commands(server: FakeConfluence, tmp_path: Path) -> None:
-    """README "Search your own Confluence", as written there."""
-    assert _import(server.url, tmp_path / "mysite").returncode == 0
-    cql = [sys.executable, "-m", "index.cli.main"]
-    subprocess.run([*cql, "index", str(tmp_path / "mysite"), "--out", str(tmp_path / "idx")],
-                   check=True, capture_output=True, env=ENV, timeout=300)
-    done = subprocess.run([*cql, "search", "--index", str(tmp_path / "idx"), "--json",
-                           "type = page AND space = ENG"], capture_output=True, text=True,
-                          env=ENV, timeout=300)
-    assert done.returncode == 0, done.stderr
-    page = json.loads(done.stdout)
-    expected = [i for i, line in server.site.items.items()
-                if line["space"] == "ENG" and line["type"] == "page"
-                and line.get("status", "current") == "current"]
-    assert page["totalSize"] == len(expected) > 0
-
-
-def test_index_target_takes_new_spaces_and_users(server: FakeConfluence, tmp_path: Path
-                                                 ) -> None:
-    site = tmp_path / "site"
-    assert _import(server.url, site).returncode == 0
-    index = tmp_path / "index"
-    Engine.build(site, index)
-    assert _import(server.url, index, target="--index").returncode == 0  # the checkpoint
-    server.site.create_space({"key": "NEWS", "name": "Newsroom", "type": "collaboration",
-                              "categories": ["press"]})
-    server.site.users["newbie"] = {"account_id": "newbie", "display_name": "Nia Newcomer"}
-    server.site.create({"id": "990100", "type": "blogpost", "title": "Hello from the newsroom",
-                        "space": "NEWS", "creator": "newbie",
-                        "created": "2026-11-30T10:00:00+00:00", "body": "<p>First post</p>"})
-    done = _import(server.url, index, target="--index")
-    assert done.returncode == 0, done.stderr
-    assert "(1 fetched" in done.stdout
-    engine = Engine.open(index)
-    for query in ("space = NEWS", 'creator.fullname ~ "Nia"', "space.category = press"):
-        assert [r.id for r in engine.search(query).results] == ["990100"], query
-    assert [r.id for r in engine.search("type = space AND space = NEWS").results] == [
-        "space:NEWS"]
 
 
 def test_progress_bars_on_a_terminal(server: FakeConfluence, tmp_path: Path) -> None:
