@@ -274,9 +274,10 @@ class _Handler(BaseHTTPRequestHandler):
             keys = set(",".join(query.get("keys", [])).split(",")) - {""}
             spaces = [site.space(k) for k in sorted(site.spaces) if not keys or k in keys]
             return 200, _page(spaces, path, query)
-        if len(segs) == 3 and segs[0] == "spaces" and segs[2] in ("pages", "blogposts"):
-            key = next(k for k, i in site.space_ids.items() if i == segs[1])
-            kind = SEGMENTS[segs[2]]
+        if len(segs) == 1 and segs[0] in ("pages", "blogposts"):
+            space_id = query["space-id"][0]
+            key = next(k for k, i in site.space_ids.items() if i == space_id)
+            kind = SEGMENTS[segs[0]]
             rows = [site.record(line, body=False) for line in site.group(key, kind)]
             return 200, _page(rows, path, query)
         if len(segs) == 1 and segs[0] in ("attachments", "footer-comments", "inline-comments"):

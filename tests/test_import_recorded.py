@@ -120,8 +120,8 @@ def test_v2_requests_ask_for_storage_bodies_and_follow_cursors(
     details = [r for r in recording.requests if r.url.path == "/wiki/api/v2/pages/65571"]
     assert details and details[0].url.params["body-format"] == "storage"
     assert details[0].url.params["include-labels"] == "true"
-    second = [r for r in recording.requests if r.url.path == "/wiki/api/v2/spaces/196612/pages"
-              and "cursor" in r.url.params]
+    second = [r for r in recording.requests if r.url.path == "/wiki/api/v2/pages"
+              and r.url.params.get("space-id") == "196612" and "cursor" in r.url.params]
     assert len(second) == 1 and second[0].url.params["cursor"] == "eyJpZCI6NjU2MDJ9"
 
 

@@ -1,6 +1,6 @@
 """Reading a live Confluence Cloud site: which endpoint gives what (docs/import.md).
 
-v2 first, as the issue asks: ``/spaces``, ``/spaces/{id}/pages``, ``/spaces/{id}/blogposts``,
+v2 first, as the issue asks: ``/spaces``, ``/pages?space-id=``, ``/blogposts?space-id=``,
 ``/attachments``, ``/footer-comments``, ``/inline-comments`` list with cursors; single
 records come from ``/pages/{id}`` (with ``include-labels`` and ``include-properties``) and
 ``/whiteboards/{id}``, ``/databases/{id}``, ``/embeds/{id}``, ``/folders/{id}``. Two things
@@ -52,8 +52,8 @@ class RemoteSource:
         """Batches of (kind, summary) for the tree items and blog posts of one space."""
         space_id = space["id"]
         for kind, segment in (("page", "pages"), ("blogpost", "blogposts")):
-            params = {"limit": LIMIT, "status": STATUSES}
-            for page in self.client.pages(f"{V2}/spaces/{space_id}/{segment}", params):
+            params = {"space-id": space_id, "limit": LIMIT, "status": STATUSES}
+            for page in self.client.pages(f"{V2}/{segment}", params):
                 yield [(kind, raw) for raw in page]
         types = ", ".join(CQL_KINDS)
         cql = f'space = "{space["key"]}" and type in ({types})'
