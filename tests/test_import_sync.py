@@ -242,10 +242,23 @@ def test_child_of_an_unreadable_parent_is_kept_at_the_top(server: FakeConfluence
             "restricted); kept at the top of its space") in done.stderr.splitlines()
     child = load_site(out).content["990011"]
     assert child.parent_id is None and child.ancestors == []
+    index = tmp_path / "index"
+    Engine.build(out, index)
+    assert _import(server.url, index, target="--index").returncode == 1  # the same report
+    server.site.create({**base, "id": "990012", "type": "page", "title": "Second child",
+                        "parent_id": "990010"})
+    done = _import(server.url, index, target="--index")
+    assert "skipped: content 990012: parent 990010 is not readable" in done.stderr
+    assert "rejected:" not in done.stderr
+    hit = Engine.open(index).search("id = 990012").results
+    assert [(r.id, r.parentId) for r in hit] == [("990012", None)]
     server.site.edit("990010", status="current")  # published: the next run places the child
-    done = _import(server.url, out)
-    assert done.returncode == 0, done.stderr
+    for target, path in (("--out", out), ("--index", index)):
+        done = _import(server.url, path, target=target)
+        assert done.returncode == 0, done.stderr
     assert load_site(out).content["990011"].ancestors == ["990010"]
+    assert [r.id for r in Engine.open(index).search("ancestor = 990010").results] == [
+        "990011", "990012"]
 
 
 def test_progress_bars_on_a_terminal(server: FakeConfluence, tmp_path: Path) -> None:

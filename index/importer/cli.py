@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
           f"{report.unchanged:,} unchanged, {report.deleted:,} deleted, "
           f"{len(report.problems):,} skipped with a problem{extra}) in {job.seconds:.1f} s "
           f"({rate:,.0f} items/s)")
-    if isinstance(sink, IndexSink):
-        for line in sink.rejects:
-            print(f"rejected: {line}", file=sys.stderr)
-    return 1 if report.problems else 0
+    rejects = sink.rejects if isinstance(sink, IndexSink) else []
+    for line in rejects:
+        print(f"rejected: {line}", file=sys.stderr)
+    return 1 if report.problems or rejects else 0

@@ -39,7 +39,7 @@ CONTAINED_KINDS = ("attachment", "footer-comment", "inline-comment")
 class DumpSource:
     """Records read from a dump directory, grouped by kind."""
 
-    def __init__(self, root: Path, warn: Any = None) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise ImportFailure(f"--from-dir: no such directory: {self.root}")

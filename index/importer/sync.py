@@ -150,6 +150,12 @@ class Run:
         self.known = set(self.stored) | sink.known_ids()
         self.seen: set[str] = set()
         self._pending: dict[str, tuple[str, str]] = {}  # id -> (kind, key) until stored
+        self._waiting: dict[str, dict[str, Any]] = {}  # lines the sink holds back, by id
+        # What comments and attachments may hang from: only items seen in this run (an
+        # item deleted on the site takes its comments and attachments with it).
+        self.containers: dict[str, Container] = {}
+        self.stored_containers: dict[str, Container] = {}
+        self.in_contained = False
 
     def run(self) -> Report:
         started = time.perf_counter()
@@ -166,12 +172,12 @@ class Run:
             for kind, raw in orphans() if orphans else ():
                 self._problem(f"{label(kind, raw)}: missing spaceId (and no parent that has "
                               "one)")
+            self._rehome_waiting()
             self._store(self.sink.flush())
-            # What comments and attachments may hang from: only items seen in this run
-            # (an item deleted on the site takes its comments and attachments with it).
             self.stored_containers = self.state.containers()
             self.containers = {i: c for i, c in self.stored_containers.items()
                                if i in self.seen}
+            self.in_contained = True
             for batch in self.source.contained():
                 self._batch(batch, space_hint=None)
             self._store(self.sink.flush())
@@ -276,7 +282,7 @@ class Run:
                     isinstance(version.get("number"), int) and version["number"] > 1:
                 first = self.source.first_version(kind, record)
             line, who = map_content(kind, record, space_keys=self.space_keys,
-                                    containers=getattr(self, "containers", None),
+                                    containers=self.containers,
                                     space_hint=space_hint, first_version=first)
             return line, who, change_key(summary)
         except Skip as skip:
@@ -287,18 +293,40 @@ class Run:
             return
         for kind, key, line in rows:
             self._pending[line["id"]] = (kind, key)
+            self._waiting[line["id"]] = line
         self._store(self.sink.put([line for _, _, line in rows]), people)
 
     def _store(self, accepted: list[dict[str, Any]], people: Iterable[str] = ()) -> None:
         rows = [(*self._pending.pop(line["id"]), line) for line in accepted]
+        for line in accepted:
+            self._waiting.pop(line["id"], None)
         self.state.put_items(rows, people)
         self.report.stored += len(rows)
-        if hasattr(self, "containers"):
+        if self.in_contained:
             for _, _, line in rows:
                 self.containers[line["id"]] = Container(line["space"], line["type"],
                                                         line["title"])
         for _kind, key, line in rows:
             self.stored[line["id"]] = key
+
+    def _rehome_waiting(self) -> None:
+        """Lines an index holds back for a parent that never came (see ``_dangling``)."""
+        placed = []
+        for line in list(self._waiting.values()):
+            parent = line.get("parent_id")
+            if parent and parent not in self.seen:
+                placed.append(self._rehome(line, *self._pending[line["id"]]))
+        if placed:
+            self._store(self.sink.put(placed))
+
+    def _rehome(self, line: dict[str, Any], kind: str, key: str) -> dict[str, Any]:
+        """An item whose tree parent is not readable: kept at the top of its space, and
+        given a changed key so that the next run fetches it again, in case the parent
+        has become readable by then."""
+        self._problem(f"content {line['id']}: parent {line['parent_id']} is not readable (a "
+                      "draft, trashed or restricted); kept at the top of its space")
+        self._pending[line["id"]] = (kind, key + "|rehomed")
+        return {k: v for k, v in line.items() if k != "parent_id"}
 
     def _container_known(self, raw: Mapping[str, Any]) -> bool:
         from index.importer.mapping import container_of
@@ -325,21 +353,12 @@ class Run:
         another space), is reported and dropped, as the loader would reject it.
         """
         lines = {line["id"]: line for line in self.state.lines()}
-        rehomed = []
-        for line in lines.values():
-            parent = line.get("parent_id")
-            if parent and parent not in lines:
-                self._problem(f"content {line['id']}: parent {parent} is not readable (a "
-                              "draft, trashed or restricted); kept at the top of its space")
-                del line["parent_id"]
-                rehomed.append(line)
+        kinds = self.state.kinds()
+        rehomed = [self._rehome(line, kinds[i], self.stored[i]) for i, line in lines.items()
+                   if line.get("parent_id") and line["parent_id"] not in lines]
         if rehomed:
-            # A changed key makes the next run fetch these again, in case the parent
-            # has become readable by then.
-            kinds = self.state.kinds()
             for line in rehomed:
-                self._pending[line["id"]] = (kinds[line["id"]],
-                                             self.stored[line["id"]] + "|rehomed")
+                lines[line["id"]] = line
             self._store(self.sink.put(rehomed) + self.sink.flush())
         skeletons = {i: _Node(i, line["type"], line["space"], line.get("parent_id"),
                               line.get("container_id"))
