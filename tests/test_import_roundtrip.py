@@ -1,7 +1,8 @@
 """Round trip: a site, served as Confluence REST, imported, indexed, answers like the site.
 
-The server is the stand-in Confluence of benchmarks/fake_confluence.py. (The issue asks for
-the round trip through ``cql serve``; see the module's note in docs/import.md.) For every
+The server is the stand-in Confluence of benchmarks/fake_confluence.py. The issue asks for
+the round trip through ``cql serve``, which was not on main when this was written (and
+whose first version serves no v2 comment or attachment lists and no ``user/bulk``). For every
 query of tests/cases/import_roundtrip.cql, the index built from the original site and the
 index built from its import must return the same ids in the same order, and the same
 totals. Then editors create, edit, move and delete through the server, an incremental
