@@ -103,3 +103,17 @@ def test_progress_off_a_terminal_is_a_line_per_thousand(capsys: pytest.CaptureFi
     progress.step("users", 999)
     assert capsys.readouterr().err.splitlines() == [
         "import: page: 1,000 items", "import: page: 2,000 items"]
+
+
+@respx.mock
+def test_attachment_labels_fall_back_to_their_own_endpoint() -> None:
+    from index.importer.remote import RemoteSource
+
+    respx.get(f"{BASE}/api/v2/attachments/7/labels").mock(return_value=httpx.Response(
+        200, json={"results": [{"id": "1", "name": "scan", "prefix": "global"}], "_links": {}}))
+    source = RemoteSource(_client([]))
+    source.attachment_labels["8"] = {"results": [{"name": "listed", "prefix": "global"}]}
+    got = source.enrich("attachment", {"id": "7"})
+    assert [lab["name"] for lab in got["labels"]["results"]] == ["scan"]
+    assert source.enrich("attachment", {"id": "8"})["labels"]["results"][0]["name"] == "listed"
+    assert source.enrich("footer-comment", {"id": "9"}) == {"id": "9"}

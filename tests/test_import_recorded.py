@@ -123,6 +123,8 @@ def test_v2_requests_ask_for_storage_bodies_and_follow_cursors(
     second = [r for r in recording.requests if r.url.path == "/wiki/api/v2/pages"
               and r.url.params.get("space-id") == "196612" and "cursor" in r.url.params]
     assert len(second) == 1 and second[0].url.params["cursor"] == "eyJpZCI6NjU2MDJ9"
+    # Attachment labels came with the v1 listing, not one request per attachment.
+    assert not [r for r in recording.requests if r.url.path.endswith("/labels")]
 
 
 def test_rerun_fetches_nothing_unchanged(recording: Recording, tmp_path: Path,

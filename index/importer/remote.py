@@ -39,6 +39,7 @@ class RemoteSource:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self.attachment_labels: dict[str, dict[str, Any]] = {}  # from the v1 listings
 
     def spaces(self, keys: Sequence[str] | None) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"limit": LIMIT, "description-format": "plain",
@@ -55,7 +56,9 @@ class RemoteSource:
             params = {"space-id": space_id, "limit": LIMIT, "status": STATUSES}
             for page in self.client.pages(f"{V2}/{segment}", params):
                 yield [(kind, raw) for raw in page]
-        types = ", ".join(CQL_KINDS)
+        # Attachments ride along for their labels only (the v2 attachment list has none):
+        # one listing request per 250 instead of a label request per attachment.
+        types = ", ".join((*CQL_KINDS, "attachment"))
         cql = f'space = "{space["key"]}" and type in ({types})'
         # ``ancestors`` gives the parent: a move makes no new version, so the version alone
         # would not show it.
@@ -66,13 +69,16 @@ class RemoteSource:
             batch = []
             for raw in page:
                 kind = str(raw.get("type"))
+                labels = (raw.get("metadata") or {}).get("labels") or {"results": []}
+                if kind == "attachment":
+                    self.attachment_labels[str(raw.get("id"))] = labels
+                    continue
                 version = raw.get("version") or {}
                 ancestors = [a for a in raw.get("ancestors") or [] if isinstance(a, dict)]
                 batch.append((kind, {"id": str(raw.get("id")), "status": raw.get("status"),
                                      "title": raw.get("title"), "type": kind,
                                      "parentId": ancestors[-1].get("id") if ancestors else None,
-                                     "labels": ((raw.get("metadata") or {}).get("labels")
-                                                or {"results": []}),
+                                     "labels": labels,
                                      "version": {"number": version.get("number"),
                                                  "createdAt": version.get("when")}}))
             yield batch
@@ -109,10 +115,13 @@ class RemoteSource:
 
     def enrich(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
         """A listed comment or attachment, completed: attachments' labels are not in the
-        v2 list, so they come from ``/attachments/{id}/labels`` (comments have none)."""
+        v2 list; they come from the v1 listing of the attachment's space, or else from
+        ``/attachments/{id}/labels`` (comments have none)."""
         if kind == "attachment" and "labels" not in record:
-            record = {**record, "labels": {"results": self._all(
-                f"{V2}/attachments/{record['id']}/labels")}}
+            labels = self.attachment_labels.get(str(record["id"]))
+            if labels is None or (labels.get("_links") or {}).get("next"):  # cut short
+                labels = {"results": self._all(f"{V2}/attachments/{record['id']}/labels")}
+            record = {**record, "labels": labels}
         return record
 
     def first_version(self, kind: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
