@@ -1,4 +1,4 @@
-"""``python -m benchmarks`` (and ``cql bench``): corpus, build, run, parse, compare, all.
+"""``python -m benchmarks`` (and ``cql bench``): corpus, build, run, parse, compare, import, all.
 
 Heavy modules (Whoosh, the engine, sqlite) are imported by the subcommand that needs them,
 so ``corpus`` and ``compare`` start fast and ``--help`` works without an index.
@@ -132,6 +132,16 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated engines to show (default: every engine found)")
     p.set_defaults(run=_cmd_growth)
 
+    p = sub.add_parser("import", help="cql import throughput from a local server (items/s)")
+    p.add_argument("--items", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--concurrency", type=int, default=16,
+                   help="cql import --concurrency (default 16)")
+    p.add_argument("--out", type=Path, default=Path("bench-import"),
+                   help="work directory: corpus, imported site, import.json")
+    p.add_argument("--keep", action="store_true", help="reuse the corpus in OUT if it matches")
+    p.set_defaults(run=_cmd_import)
+
     p = sub.add_parser("all", help="corpus + build + run + parse; writes report.json/.md")
     p.add_argument("--items", type=int, action="append", required=True,
                    help="corpus size (repeat for several sizes, e.g. for --plot)")
@@ -217,6 +227,18 @@ def _cmd_growth(args: argparse.Namespace) -> int:
     from benchmarks.growth import run
 
     return run(args.runs, args.out, args.plot, args.metric, args.engines)
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from benchmarks.import_bench import run_import_bench
+
+    figures = run_import_bench(args.out, args.items, seed=args.seed,
+                               concurrency=args.concurrency, keep=args.keep)
+    for run in ("first", "incremental"):
+        fig = figures[run]
+        print(f"{run:12} {fig['items_per_s']:>8,.0f} items/s  {fig['imported']:,} items "
+              f"in {fig['seconds']:.1f} s, {fig['requests']:,} requests, "
+              f"{fig['reported']} reported")
+    return 0
 
 
 def _cmd_all(args: argparse.Namespace) -> int:

@@ -246,6 +246,40 @@ class Engine:
         self.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
         return len(present)
 
+    def upsert_catalog(self, spaces: Iterable[Mapping[str, Any]] = (),
+                       users: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Add or replace spaces and users (lines of spaces.jsonl and users.jsonl), so that
+        content of a new space can be upserted and new users' names are searchable.
+
+        Raises ``EngineError("invalid_site", ...)`` for a line the site loader would reject
+        (nothing is changed then). The catalog file is replaced atomically.
+        """
+        try:
+            new_spaces = [Space.model_validate(s) for s in spaces]
+            new_users = [User.model_validate(u) for u in users]
+        except ValidationError as err:
+            raise EngineError("invalid_site", summarise_validation_error(err)) from None
+        folded = {key.casefold(): key for key in self.spaces}
+        for space in new_spaces:
+            same = folded.get(space.key.casefold())
+            if same is not None and same != space.key:
+                raise EngineError("invalid_site", f"space key {space.key!r} is the same as "
+                                  f"{same!r}: keys compare case-insensitively")
+        new_spaces = [s for s in new_spaces if self.spaces.get(s.key) != s]
+        new_users = [u for u in new_users if self.users.get(u.account_id) != u]
+        if not new_spaces and not new_users:
+            return
+        spaces_now = {**self.spaces, **{s.key: s for s in new_spaces}}
+        users_now = {**self.users, **{u.account_id: u for u in new_users}}
+        staging = self.index_dir / f"{CATALOG_FILE}.tmp-{os.getpid()}"
+        staging.mkdir(exist_ok=True)
+        _write_catalog(staging, spaces_now.values(), users_now.values(), self.extras)
+        os.replace(staging / CATALOG_FILE, self.index_dir / CATALOG_FILE)
+        staging.rmdir()
+        if new_spaces:
+            self.store.write(space_document(s) for s in new_spaces)
+        self.spaces, self.users = spaces_now, users_now
+
     def _stored_items(self, snap: Snapshot, ids: Iterable[str] | None = None) -> list[Any]:
         """Content items as stored in the index: all of them, or those of ``ids``."""
         from index.site.models import ContentItem

@@ -84,6 +84,12 @@ def _serve_commands(sub: Any) -> None:
     serve_cli.add_commands(sub)
 
 
+def _import_command(sub: Any) -> None:
+    from index.importer import cli as cli_import
+
+    cli_import.add_commands(sub)
+
+
 def _repl_command(sub: Any) -> None:
     from index.repl import shell as repl
 
@@ -97,6 +103,7 @@ COMMANDS: list[Callable[[Any], None]] = [
     _bench_commands,
     _repl_command,
     _serve_commands,
+    _import_command,
 ]
 
 

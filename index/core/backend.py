@@ -215,11 +215,27 @@ class Snapshot:
         """Per-document values of a sortable field, indexed by document number."""
         col = self._columns.get(field)
         if col is None:
-            values = list(self.reader.column_reader(field))
+            values = self._column_values(field)
             if values and isinstance(values[0], bytes):
                 values = [v.decode("utf-8") for v in values]
             col = self._columns[field] = values
         return col
+
+    def _column_values(self, field: str) -> list[Any]:
+        """Whoosh's multi-segment column reader skips a segment in which no document has
+        the field (a commit of space entities only), which would shift every later
+        document; such a segment gets the column's default value instead."""
+        readers = getattr(self.reader, "readers", None)
+        if not readers:
+            return list(self.reader.column_reader(field))
+        values: list[Any] = []
+        default = self.reader.schema[field].column_type.default_value()
+        for sub in readers:
+            if sub.has_column(field):
+                values.extend(sub.column_reader(field))
+            else:
+                values.extend([default] * sub.doc_count_all())
+        return values
 
     @cached_property
     def ids(self) -> list[str | None]:
