@@ -36,6 +36,7 @@ from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
 from index.core.documents import content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
+from index.core.moves import carry_spaces
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.enforcement import PolicyLayer, initialize_store
@@ -202,12 +203,11 @@ class Engine:
                                   .get("ancestors", []))
             if item.id in snap.docnum_by_id:
                 needed.update(snap.ids_of(snap.term("ancestor", item.id)))
-        known = {i.id: i for i in self._stored_items(snap, needed - set(incoming))}
-        known.update(incoming)
+        stored = {i.id: i for i in self._stored_items(snap, needed - set(incoming))}
+        known = carry_spaces(stored, incoming)
         derived, problems = derive(known, file="upsert")
         rejects.extend(problems)
-        changed = [derived[i] for i in derived if i in incoming or
-                   derived[i].ancestors != known[i].ancestors]
+        changed = [derived[i] for i in derived if i in incoming or derived[i] != stored[i]]
         self.store.write(content_document(i) for i in changed)
         return rejects
 
