@@ -214,7 +214,16 @@ class Snapshot:
         """Per-document values of a sortable field, indexed by document number."""
         col = self._columns.get(field)
         if col is None:
-            values = list(self.reader.column_reader(field))
+            # Segment by segment: Whoosh's multi-segment column reader drops a segment that
+            # has no values for the field at all (one holding only space entities has no
+            # dates), which shifted every later document's value.
+            column = self.searcher.schema[field].column_type
+            values = []
+            for leaf, _ in self.reader.leaf_readers():
+                if leaf.has_column(field):
+                    values.extend(leaf.column_reader(field, column))
+                else:
+                    values.extend([column.default_value()] * leaf.doc_count_all())
             if values and isinstance(values[0], bytes):
                 values = [v.decode("utf-8") for v in values]
             col = self._columns[field] = values
