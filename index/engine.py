@@ -21,6 +21,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
 from index.core.documents import content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
+from index.core.locking import WriterLock
 from index.core.moves import carry_spaces
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
@@ -56,6 +58,8 @@ EXCERPT_MODES = ("highlight", "indexed", "none", "highlight_unescaped", "indexed
 CATALOG_FILE = "catalog.json"
 POLICY_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
 SECRET_FILE = "cursor.key"
+#: Default seconds a writer waits for another one (``Engine.lock_timeout``).
+LOCK_TIMEOUT = 30.0
 WHOOSH_DIR = "whoosh"
 
 
@@ -114,6 +118,9 @@ class Engine:
         self._secret = (self.index_dir / SECRET_FILE).read_bytes()
         self.last_build: BuildReport | None = None
         self._policy_layer: Any = None
+        #: Seconds a writer waits for another writer before ``EngineError("busy")``.
+        self.lock_timeout = LOCK_TIMEOUT
+        self._writer_lock = WriterLock(self.index_dir)
 
     # --- building ------------------------------------------------------------------------
 
@@ -176,8 +183,13 @@ class Engine:
         """Add or replace content items; moved items take their subtrees with them.
 
         Returns the items rejected (validation, unknown space, dangling parent, cycle);
-        the others are written in one commit.
+        the others are written in one commit. Writers are serialised (README,
+        "Concurrency"): ``EngineError("busy")`` after ``lock_timeout`` seconds.
         """
+        with self._writing():
+            return self._upsert(items)
+
+    def _upsert(self, items: Iterable[Mapping[str, Any]]) -> list[Reject]:
         snap = self.store.snapshot()
         rejects: list[Reject] = []
         incoming = {}
@@ -215,6 +227,10 @@ class Engine:
         """Delete content items by id, as Confluence does: comments and attachments go with
         the item they belong to, and tree children move up to the nearest surviving
         ancestor (their subtrees with them). Returns how many of ``ids`` were present."""
+        with self._writing():
+            return self._delete(ids)
+
+    def _delete(self, ids: Iterable[str]) -> int:
         snap = self.store.snapshot()
         present = {i for i in ids if i in snap.docnum_by_id and not i.startswith("space:")}
         if not present:
@@ -241,6 +257,10 @@ class Engine:
                  if it.ancestors != items[i].ancestors or it.parent_id != items[i].parent_id]
         self.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
         return len(present)
+
+    def _writing(self) -> AbstractContextManager[None]:
+        """Hold the index's writer lock (re-entrant in one thread) for a change."""
+        return self._writer_lock.hold(self.lock_timeout)
 
     def _stored_items(self, snap: Snapshot, ids: Iterable[str] | None = None) -> list[Any]:
         """Content items as stored in the index: all of them, or those of ``ids``."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
+import weakref
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
@@ -20,10 +23,12 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.index import LockError
 
 from index.core import docsets
 from index.core.analysis import analyze, whoosh_analyzer
 from index.core.docsets import DocSet
+from index.errors import EngineError
 
 
 def _patch_length_reader_cache() -> None:
@@ -96,6 +101,7 @@ class IndexStore:
         self.path = path
         self._ix = whoosh_index.open_dir(str(path))
         self._snapshot: Snapshot | None = None
+        self._refresh = threading.Lock()
 
     @classmethod
     def create(cls, path: Path) -> IndexStore:
@@ -116,7 +122,12 @@ class IndexStore:
         opts: dict[str, Any] = {"limitmb": 256}
         if bulk:
             opts.update(procs=2, multisegment=True)
-        writer = self._ix.writer(**opts)
+        try:
+            writer = self._ix.writer(**opts)
+        except LockError:
+            # The engine's writer lock serialises its own writers; this is someone else.
+            raise EngineError("busy", f"another program is writing the index at "
+                              f"{self.path}; try again later") from None
         try:
             for doc_id in delete_ids:
                 writer.delete_by_term("id", doc_id)
@@ -142,14 +153,34 @@ class IndexStore:
         self._ix.optimize()
 
     def snapshot(self) -> Snapshot:
-        """A snapshot of the latest commit, reused until the index changes."""
+        """A snapshot of the latest commit, reused until the index changes.
+
+        Safe to call from many threads. A replaced snapshot is not closed here: searches
+        running on it in other threads finish on it (its segment files are mapped, so
+        Whoosh deleting them after a merge does not matter); it is closed when the last
+        of them drops it.
+        """
         snap = self._snapshot
-        if snap is None or not snap.searcher.up_to_date():
-            if snap is not None:
-                snap.close()
-            self._ix = whoosh_index.open_dir(str(self.path))
-            snap = self._snapshot = Snapshot(self._ix.searcher())
+        if snap is not None and snap.searcher.up_to_date():
+            return snap
+        with self._refresh:
+            snap = self._snapshot
+            if snap is None or not snap.searcher.up_to_date():
+                snap = self._snapshot = self._open_latest()
         return snap
+
+    def _open_latest(self) -> Snapshot:
+        """Open the newest commit, retrying when a writer in another process removes the
+        table of contents just listed (Whoosh deletes older generations on commit)."""
+        for attempt in range(20):
+            try:
+                self._ix = whoosh_index.open_dir(str(self.path))
+                return Snapshot(self._ix.searcher())
+            except FileNotFoundError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._snapshot is not None:
@@ -169,6 +200,7 @@ class Snapshot:
 
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
+        weakref.finalize(self, searcher.close)
         self.reader = searcher.reader()
         self.size = self.reader.doc_count_all()
         self._terms: dict[tuple[str, str], DocSet] = {}
