@@ -19,9 +19,11 @@ import pickle
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
 from index.core.documents import content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
+from index.core.indexfiles import new_build_id, read_build_id, write_marker
 from index.core.locking import WriterLock
 from index.core.moves import carry_spaces
 from index.errors import EngineError
@@ -60,6 +63,8 @@ POLICY_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
 SECRET_FILE = "cursor.key"
 #: Default seconds a writer waits for another one (``Engine.lock_timeout``).
 LOCK_TIMEOUT = 30.0
+#: How often a search starts again when the index is replaced while it runs.
+REPLACED_RETRIES = 5
 WHOOSH_DIR = "whoosh"
 
 
@@ -103,24 +108,92 @@ class BuildReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+@dataclass
+class _Loaded:
+    """One build of the index as this engine loaded it: everything a search reads that
+    must come from the same build (README, "Concurrency")."""
+
+    build_id: str
+    spaces: dict[str, Space]
+    users: dict[str, User]
+    extras: dict[str, Any]
+    secret: bytes
+    store: IndexStore
+    policy_layer: Any = None
+
+
 class Engine:
     """A CQL search engine over one index directory."""
 
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = Path(index_dir)
-        self.store = IndexStore(self.index_dir / WHOOSH_DIR)
-        catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
-        self.spaces: dict[str, Space] = {
-            s["key"]: Space.model_validate(s) for s in catalog["spaces"]}
-        self.users: dict[str, User] = {
-            u["account_id"]: User.model_validate(u) for u in catalog["users"]}
-        self.extras: dict[str, Any] = catalog.get("extras", {})
-        self._secret = (self.index_dir / SECRET_FILE).read_bytes()
         self.last_build: BuildReport | None = None
-        self._policy_layer: Any = None
         #: Seconds a writer waits for another writer before ``EngineError("busy")``.
         self.lock_timeout = LOCK_TIMEOUT
         self._writer_lock = WriterLock(self.index_dir)
+        self._reload_lock = threading.Lock()
+        self._state = self._load()
+
+    # --- the loaded build ----------------------------------------------------------------
+
+    def _load(self) -> _Loaded:
+        """Read the catalogue, cursor key and Whoosh index of the build now at
+        ``index_dir``, retrying if the directory is replaced while reading."""
+        for _ in range(5):
+            build_id = read_build_id(self.index_dir)
+            catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
+            loaded = _Loaded(
+                build_id=build_id,
+                spaces={s["key"]: Space.model_validate(s) for s in catalog["spaces"]},
+                users={u["account_id"]: User.model_validate(u) for u in catalog["users"]},
+                extras=catalog.get("extras", {}),
+                secret=(self.index_dir / SECRET_FILE).read_bytes(),
+                store=IndexStore(self.index_dir / WHOOSH_DIR))
+            if read_build_id(self.index_dir) == build_id:
+                return loaded
+        raise EngineError("busy", f"the index at {self.index_dir} is being replaced "
+                          "over and over; try again later")
+
+    def _current(self) -> _Loaded:
+        """The loaded build, reloaded first (catalogue, snapshot and policy store
+        together) when the directory now holds another build."""
+        state = self._state
+        if read_build_id(self.index_dir) != state.build_id:
+            with self._reload_lock:
+                state = self._state
+                if read_build_id(self.index_dir) != state.build_id:
+                    old, state = state, self._load()
+                    if old.policy_layer is not None:  # subscribers stay subscribed
+                        state.policy_layer = PolicyLayer(self)
+                        state.policy_layer.bus = old.policy_layer.bus
+                    self._state = state
+        return state
+
+    def _unchanged(self, state: _Loaded) -> bool:
+        """Is ``state`` still the build in the directory? Checked after a search: if the
+        directory was replaced while it ran, what it read may mix two builds."""
+        return read_build_id(self.index_dir) == state.build_id
+
+    @property
+    def build_id(self) -> str:
+        """The identity of the loaded index: random per build, kept by upserts."""
+        return self._state.build_id
+
+    @property
+    def spaces(self) -> dict[str, Space]:
+        return self._state.spaces
+
+    @property
+    def users(self) -> dict[str, User]:
+        return self._state.users
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        return self._state.extras
+
+    @property
+    def store(self) -> IndexStore:
+        return self._state.store
 
     # --- building ------------------------------------------------------------------------
 
@@ -152,6 +225,7 @@ class Engine:
                 shutil.copyfile(Path(site_dir) / "credentials.json",
                                 staging / "credentials.json")
             (staging / SECRET_FILE).write_bytes(secrets.token_bytes(32))
+            write_marker(staging, new_build_id())
             initialize_store(staging, site.extras)
             store = IndexStore.create(staging / WHOOSH_DIR)
             items = len(site.content)
@@ -190,7 +264,8 @@ class Engine:
             return self._upsert(items)
 
     def _upsert(self, items: Iterable[Mapping[str, Any]]) -> list[Reject]:
-        snap = self.store.snapshot()
+        state = self._current()
+        snap = state.store.snapshot()
         rejects: list[Reject] = []
         incoming = {}
         for n, raw in enumerate(items, 1):
@@ -199,7 +274,7 @@ class Engine:
             except ValidationError as err:
                 rejects.append(Reject("upsert", n, summarise_validation_error(err)))
                 continue
-            if item.space not in self.spaces:
+            if item.space not in state.spaces:
                 rejects.append(Reject("upsert", n, f"unknown space key {item.space!r}"))
                 continue
             incoming[item.id] = item
@@ -220,7 +295,7 @@ class Engine:
         derived, problems = derive(known, file="upsert")
         rejects.extend(problems)
         changed = [derived[i] for i in derived if i in incoming or derived[i] != stored[i]]
-        self.store.write(content_document(i) for i in changed)
+        state.store.write(content_document(i) for i in changed)
         return rejects
 
     def delete(self, ids: Iterable[str]) -> int:
@@ -231,7 +306,8 @@ class Engine:
             return self._delete(ids)
 
     def _delete(self, ids: Iterable[str]) -> int:
-        snap = self.store.snapshot()
+        state = self._current()
+        snap = state.store.snapshot()
         present = {i for i in ids if i in snap.docnum_by_id and not i.startswith("space:")}
         if not present:
             return 0
@@ -255,7 +331,7 @@ class Engine:
         derived, _ = derive(survivors, file="delete")
         moved = [it for i, it in derived.items()
                  if it.ancestors != items[i].ancestors or it.parent_id != items[i].parent_id]
-        self.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
+        state.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
         return len(present)
 
     def _writing(self) -> AbstractContextManager[None]:
@@ -298,22 +374,35 @@ class Engine:
         limit = min(limit, MAX_LIMIT) or 1
         query = cql.normalize(cql.parse(cql_text, dialect=dialect))
         canonical = cql.to_cql(query)
-        scope = self.scope_for(caller, strict_scopes)
         if cursor is not None:
             context = _cursor_clock(cursor, query, context)
-            start = self._open_cursor(cursor, canonical, caller, context, scope)
-        snap = self.store.snapshot()
-        compiler = Compiler(snap, Catalog(self.spaces, self.users), scope, context)
-        try:
-            hits = compiler.run(query)
-        except cql.CqlError as err:
-            raise err.with_query(cql_text) from None
-        total = docsets.count(hits)
-        results = [r for _, r in self.page(compiler, query, hits, start, limit, excerpt)]
-        nxt = None
-        if start + limit < total:
-            nxt = self._make_cursor(start + limit, canonical, caller, context, scope,
-                                    clock=uses_clock(query))
+        for _ in range(REPLACED_RETRIES):
+            # Everything below reads one build: if the index was replaced meanwhile, what
+            # was read may mix two, so the search runs again on the new one.
+            state = self._current()
+            scope = self.scope_for(caller, strict_scopes)
+            first = start
+            if cursor is not None:
+                first = self._open_cursor(cursor, canonical, caller, context, scope,
+                                          state)
+            snap = state.store.snapshot()
+            compiler = Compiler(snap, Catalog(state.spaces, state.users), scope, context)
+            try:
+                hits = compiler.run(query)
+            except cql.CqlError as err:
+                raise err.with_query(cql_text) from None
+            total = docsets.count(hits)
+            results = [r for _, r in self.page(compiler, query, hits, first, limit, excerpt)]
+            nxt = None
+            if first + limit < total:
+                nxt = self._make_cursor(first + limit, canonical, caller, context, scope,
+                                        state, clock=uses_clock(query))
+            if self._unchanged(state):
+                break
+        else:
+            raise EngineError("busy", f"the index at {self.index_dir} was replaced during "
+                              "every attempt at this search; try again")
+        start = first
         return SearchPage(
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
@@ -351,9 +440,12 @@ class Engine:
         return layer.app_scope(caller, strict_scopes)
 
     def policy_layer(self) -> Any:
-        if self._policy_layer is None:
-            self._policy_layer = PolicyLayer(self)
-        return self._policy_layer
+        state = self._current()
+        if state.policy_layer is None:
+            with self._reload_lock:
+                if state.policy_layer is None:
+                    state.policy_layer = PolicyLayer(self)
+        return state.policy_layer
 
     # --- ordering ------------------------------------------------------------------------
 
@@ -416,25 +508,26 @@ class Engine:
         return f"{canonical}\x00{who}\x00{seen}\x00{rest}\x00{clock}"
 
     def _make_cursor(self, offset: int, canonical: str, caller: Caller | None,
-                     context: SearchContext, scope: SearchScope, clock: bool = False) -> str:
+                     context: SearchContext, scope: SearchScope, state: _Loaded,
+                     clock: bool = False) -> str:
         fields: dict[str, Any] = {"o": offset}
         if clock:  # the instant the first page was computed at, so page 2 uses it too
             fields["n"] = context.now.isoformat()
         body = json.dumps(fields).encode()
-        mac = hmac.new(self._secret,
+        mac = hmac.new(state.secret,
                        body + self._binding(canonical, caller, context, scope).encode(),
                        hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
     def _open_cursor(self, cursor: str, canonical: str, caller: Caller | None,
-                     context: SearchContext, scope: SearchScope) -> int:
+                     context: SearchContext, scope: SearchScope, state: _Loaded) -> int:
         bad = EngineError("bad_cursor", "the cursor was made for another query, caller or "
                           "context (space, statuses, time zone), or is damaged: run the "
                           "query again without --cursor")
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             body, mac = raw[:-16], raw[-16:]
-            want = hmac.new(self._secret,
+            want = hmac.new(state.secret,
                             body + self._binding(canonical, caller, context, scope).encode(),
                             hashlib.sha256).digest()[:16]
             if not hmac.compare_digest(mac, want):
