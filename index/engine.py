@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 import cql
 from cql.ast import Query
-from index.core import docsets
+from index.core import docsets, manifest
 from index.core.backend import IndexStore, Snapshot
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
@@ -125,8 +125,10 @@ class _Loaded:
 class Engine:
     """A CQL search engine over one index directory."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, *, verify: bool = True) -> None:
         self.index_dir = Path(index_dir)
+        #: Check every file's checksum (not only its size) when loading a build.
+        self.verify = verify
         self.last_build: BuildReport | None = None
         #: Seconds a writer waits for another writer before ``EngineError("busy")``.
         self.lock_timeout = LOCK_TIMEOUT
@@ -141,6 +143,8 @@ class Engine:
         ``index_dir``, retrying if the directory is replaced while reading."""
         for _ in range(5):
             build_id = read_build_id(self.index_dir)
+            # Before Whoosh reads (and unpickles) anything: sizes and checksums.
+            manifest.verify(self.index_dir / WHOOSH_DIR, checksums=self.verify)
             catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
             loaded = _Loaded(
                 build_id=build_id,
@@ -389,10 +393,17 @@ class Engine:
             compiler = Compiler(snap, Catalog(state.spaces, state.users), scope, context)
             try:
                 hits = compiler.run(query)
+                total = docsets.count(hits)
+                results = [r for _, r in self.page(compiler, query, hits, first, limit,
+                                                   excerpt)]
             except cql.CqlError as err:
                 raise err.with_query(cql_text) from None
-            total = docsets.count(hits)
-            results = [r for _, r in self.page(compiler, query, hits, first, limit, excerpt)]
+            except EngineError:
+                raise
+            except Exception as err:
+                # A failure inside Whoosh: if a file is damaged, say which.
+                manifest.verify(self.index_dir / WHOOSH_DIR)
+                raise err
             nxt = None
             if first + limit < total:
                 nxt = self._make_cursor(first + limit, canonical, caller, context, scope,

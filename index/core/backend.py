@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 import weakref
@@ -24,8 +25,9 @@ from whoosh import index as whoosh_index
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.index import LockError
+from whoosh.reading import TermNotFound
 
-from index.core import docsets
+from index.core import docsets, manifest
 from index.core.analysis import analyze, whoosh_analyzer
 from index.core.docsets import DocSet
 from index.errors import EngineError
@@ -54,6 +56,50 @@ def _patch_length_reader_cache() -> None:
 
 
 _patch_length_reader_cache()
+
+
+def _patch_durable_commits() -> None:
+    """Make a Whoosh commit durable before it is visible, and visible only when durable.
+
+    Whoosh writes segment files, then a new table of contents (by rename), and never
+    calls ``fsync``: after a crash or power loss the table of contents could name
+    segment data that never reached the disk. Here every data file is flushed before the
+    table of contents is written, and the table of contents and the directory after.
+    Flushing a file with no dirty pages costs nothing, so older segments are cheap.
+    """
+    from whoosh.writing import SegmentWriter
+
+    original = SegmentWriter._commit_toc
+
+    def commit_toc(self, segments):  # type: ignore[no-untyped-def]
+        folder = Path(self.storage.folder)
+        fsync_files(folder)
+        original(self, segments)
+        fsync_files(folder)
+
+    SegmentWriter._commit_toc = commit_toc
+
+
+def fsync_files(folder: Path) -> None:
+    """Flush every regular file directly in ``folder``, then the directory entry list."""
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            try:
+                fd = os.open(entry.path, os.O_RDONLY)
+            except FileNotFoundError:  # removed meanwhile (Whoosh cleaning up)
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_patch_durable_commits()
 
 #: BM25 parameters, Whoosh's defaults.
 B, K1 = 0.75, 1.2
@@ -99,7 +145,13 @@ class IndexStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._ix = whoosh_index.open_dir(str(path))
+        try:
+            self._ix = whoosh_index.open_dir(str(path))
+        except Exception as err:  # an unreadable table of contents (Whoosh unpickles it)
+            toc = f"_MAIN_{manifest.latest_generation(path)}.toc"
+            raise EngineError("damaged", f"the index is damaged: {path / toc} cannot be "
+                              f"read ({type(err).__name__}); rebuild it with cql "
+                              "index") from err
         self._snapshot: Snapshot | None = None
         self._refresh = threading.Lock()
 
@@ -111,7 +163,9 @@ class IndexStore:
 
     @staticmethod
     def exists(path: Path) -> bool:
-        return path.is_dir() and whoosh_index.exists_in(str(path))
+        # By its files only: Whoosh's own check reads (and unpickles) the newest table of
+        # contents, which must wait until the manifest has vouched for it.
+        return path.is_dir() and manifest.latest_generation(path) >= 0
 
     def write(self, documents: Iterable[dict[str, Any]], delete_ids: Iterable[str] = (),
               *, bulk: bool = False) -> None:
@@ -140,6 +194,7 @@ class IndexStore:
             writer.cancel()
             raise
         writer.commit()
+        manifest.record(self.path)
 
     def bulk_build(self, parts: list[Callable[[], Iterable[dict[str, Any]]]],
                    progress: Callable[[int], None] | None = None) -> None:
@@ -147,6 +202,7 @@ class IndexStore:
         from index.core.bulkwrite import build_segments
 
         build_segments(str(self.path), parts, progress)
+        manifest.record(self.path)
         self._ix = whoosh_index.open_dir(str(self.path))
 
     def optimize(self) -> None:
@@ -200,7 +256,7 @@ class Snapshot:
 
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
-        weakref.finalize(self, searcher.close)
+        weakref.finalize(self, _close_quietly, searcher)
         self.reader = searcher.reader()
         self.size = self.reader.doc_count_all()
         self._terms: dict[tuple[str, str], DocSet] = {}
@@ -229,8 +285,8 @@ class Snapshot:
             try:
                 ids = self.reader.postings(field, value).all_ids()
                 cached = docsets.from_ids(ids, self.size) & self.live
-            except Exception:  # whoosh raises TermNotFound for absent terms
-                cached = docsets.EMPTY
+            except TermNotFound:  # only an absent term is "no documents"; any other
+                cached = docsets.EMPTY  # failure (a closed reader, bad bytes) raises
             if len(self._terms) > 50_000:
                 self._terms.clear()
             self._terms[key] = cached
@@ -406,7 +462,7 @@ class Snapshot:
             docs, tfs = array("i"), array("f")
             try:
                 matcher = self.reader.postings(field, token)
-            except Exception:  # TermNotFound
+            except TermNotFound:
                 matcher = None
             while matcher is not None and matcher.is_active():
                 docs.append(matcher.id())
@@ -435,6 +491,14 @@ class Snapshot:
             total = self.cache[key] = sum(lengths[d] for d in docsets.members(self.live))
         outside = docsets.members(self.live & ~universe)
         return int(total) - sum(lengths[d] for d in outside)
+
+
+def _close_quietly(searcher: Any) -> None:
+    """Close a dropped snapshot's searcher; closing one twice is not an error here."""
+    try:
+        searcher.close()
+    except Exception:  # noqa: BLE001 - already closed
+        pass
 
 
 def _has_sequence(positions: list[list[int]]) -> bool:
