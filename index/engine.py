@@ -14,7 +14,6 @@ import gc
 import hashlib
 import hmac
 import json
-import os
 import pickle
 import re
 import secrets
@@ -39,9 +38,16 @@ from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
 from index.core.documents import content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
-from index.core.indexfiles import new_build_id, read_build_id, write_marker
+from index.core.indexfiles import (
+    fsync_tree,
+    is_index,
+    new_build_id,
+    read_build_id,
+    write_marker,
+)
 from index.core.locking import WriterLock
 from index.core.moves import carry_spaces
+from index.core.swap import check_out_dir, staging_dir, swap_in
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.enforcement import PolicyLayer, initialize_store
@@ -203,12 +209,20 @@ class Engine:
 
     @classmethod
     def build(cls, site_dir: str | Path, index_dir: str | Path,
-              progress: Callable[[int, int], None] | None = None) -> Engine:
+              progress: Callable[[int, int], None] | None = None, *,
+              force: bool = False) -> Engine:
         """Index a site directory into ``index_dir``, replacing it only when complete.
 
         Rejected lines are reported in ``engine.last_build`` and everything else is indexed.
+        The build is written to a temporary sibling, flushed to disk and swapped in
+        atomically (``index.core.swap``): at every moment ``index_dir`` holds the old
+        index or the new one. ``EngineError("refused")`` when ``index_dir`` is not
+        ours to replace (a non-empty directory that is not an index, the site directory
+        or one inside or around it, the current directory), unless ``force``.
         """
         started = time.perf_counter()
+        target = Path(index_dir)
+        check_out_dir(Path(site_dir), target, force)
         site = load_site(site_dir)
         broken = [r for r in site.rejects if r.file in POLICY_FILES]
         if broken:
@@ -217,11 +231,8 @@ class Engine:
             # policy files may not.
             raise EngineError("invalid_policy", "cannot build an index without its policy "
                               f"files: {'; '.join(map(str, broken))}")
-        target = Path(index_dir)
-        staging = target.with_name(f"{target.name}.building-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = staging_dir(target)
         try:
-            staging.mkdir(parents=True)
             _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras)
             # --- cql serve (index/serve/auth.py): the site's basic-auth accounts travel with
             # the index, which keeps them private; the server never serves this file. ---
@@ -237,10 +248,15 @@ class Engine:
             store.bulk_build(parts, _counting(progress, items))
             store.close()
             shutil.rmtree(staging / "spill", ignore_errors=True)
+            fsync_tree(staging)
+            if is_index(target):  # wait for a running upsert; later ones see the new build
+                with WriterLock(target).hold(LOCK_TIMEOUT):
+                    swap_in(staging, target)
+            else:
+                swap_in(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _replace_dir(staging, target)
         engine = cls(target)
         engine.last_build = BuildReport(
             items=items, spaces=len(site.spaces), rejected=len(site.rejects),
@@ -723,12 +739,3 @@ def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],
         "extras": dict(extras),
     }
     (path / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Swap ``new`` into place: the old index stays whole until the new one is there."""
-    old = target.with_name(f"{target.name}.old-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
