@@ -48,6 +48,7 @@ from index.core.indexfiles import (
 from index.core.locking import WriterLock
 from index.core.moves import carry_spaces
 from index.core.swap import check_out_dir, staging_dir, swap_in
+from index.core.trust import check_trusted, restrict, trusted_by_environment
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.enforcement import PolicyLayer, initialize_store
@@ -131,10 +132,13 @@ class _Loaded:
 class Engine:
     """A CQL search engine over one index directory."""
 
-    def __init__(self, index_dir: Path, *, verify: bool = True) -> None:
+    def __init__(self, index_dir: Path, *, verify: bool = True,
+                 allow_untrusted: bool = False) -> None:
         self.index_dir = Path(index_dir)
         #: Check every file's checksum (not only its size) when loading a build.
         self.verify = verify
+        #: Open even an index that other users can write (``index.core.trust``).
+        self.allow_untrusted = allow_untrusted or trusted_by_environment()
         self.last_build: BuildReport | None = None
         #: Seconds a writer waits for another writer before ``EngineError("busy")``.
         self.lock_timeout = LOCK_TIMEOUT
@@ -149,7 +153,10 @@ class Engine:
         ``index_dir``, retrying if the directory is replaced while reading."""
         for _ in range(5):
             build_id = read_build_id(self.index_dir)
-            # Before Whoosh reads (and unpickles) anything: sizes and checksums.
+            # Before Whoosh reads (and unpickles) anything: who can write it, and sizes and
+            # checksums.
+            if not self.allow_untrusted:
+                check_trusted(self.index_dir, self.index_dir / WHOOSH_DIR)
             manifest.verify(self.index_dir / WHOOSH_DIR, checksums=self.verify)
             catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
             loaded = _Loaded(
@@ -248,6 +255,7 @@ class Engine:
             store.bulk_build(parts, _counting(progress, items))
             store.close()
             shutil.rmtree(staging / "spill", ignore_errors=True)
+            restrict(staging)
             fsync_tree(staging)
             if is_index(target):  # wait for a running upsert; later ones see the new build
                 with WriterLock(target).hold(LOCK_TIMEOUT):
@@ -265,11 +273,22 @@ class Engine:
         return engine
 
     @classmethod
-    def open(cls, index_dir: str | Path) -> Engine:
+    def open(cls, index_dir: str | Path, *, verify: bool = True,
+             allow_untrusted: bool = False) -> Engine:
+        """Open the index in ``index_dir``.
+
+        Whoosh unpickles files when it opens an index, and unpickling can run code: an
+        index directory that someone else can write is their code running as you. So an
+        index whose directory or files are writable by group or others, or owned by
+        another user, is refused with ``EngineError("untrusted")`` unless
+        ``allow_untrusted`` (or ``CQL_TRUST_INDEX=1``). Every file is then checked
+        against the manifest of the last commit (sizes, and with ``verify`` checksums)
+        before Whoosh reads it: ``EngineError("damaged")`` names a file that changed.
+        """
         path = Path(index_dir)
         if not (path / CATALOG_FILE).is_file() or not IndexStore.exists(path / WHOOSH_DIR):
             raise EngineError("not_found", f"no cql-search index in {path}")
-        return cls(path)
+        return cls(path, verify=verify, allow_untrusted=allow_untrusted)
 
     # --- incremental changes ---------------------------------------------------------------
 

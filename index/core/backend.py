@@ -30,6 +30,7 @@ from whoosh.reading import TermNotFound
 from index.core import docsets, manifest
 from index.core.analysis import analyze, whoosh_analyzer
 from index.core.docsets import DocSet
+from index.core.trust import restrict
 from index.errors import EngineError
 
 
@@ -194,6 +195,7 @@ class IndexStore:
             writer.cancel()
             raise
         writer.commit()
+        restrict(self.path)  # new segment files: never writable by others (trust.py)
         manifest.record(self.path)
 
     def bulk_build(self, parts: list[Callable[[], Iterable[dict[str, Any]]]],

@@ -60,7 +60,8 @@ def record(whoosh_dir: Path) -> None:
         files[name] = prior if same else [size, crc_of(whoosh_dir / name)]
     data = {"generation": latest_generation(whoosh_dir), "files": files}
     temp = whoosh_dir / f"{MANIFEST_FILE}.new"
-    with open(temp, "w", encoding="utf-8") as fh:
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # never group-writable
+    with open(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh)
         fh.flush()
         os.fsync(fh.fileno())

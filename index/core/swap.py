@@ -57,7 +57,9 @@ def staging_dir(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target)
     prefix = f".{target.name}{_TEMP}{os.getpid()}-"
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    os.chmod(staging, 0o755)  # an index directory, not a private temporary one
+    return staging
 
 
 def remove_stale(target: Path) -> None:
