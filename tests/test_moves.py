@@ -146,3 +146,20 @@ def test_a_ten_thousand_deep_chain_costs_linear_space() -> None:
     accepted, rejects = derive(chain(10_000))
     assert len(accepted) + len(rejects) == 10_000
     assert sum(len(i.ancestors) for i in accepted.values()) <= MAX_TREE_DEPTH * 10_000 // 10
+
+
+def test_strict_scopes_ids_of_unreadable_types_name_nothing(tmp_path: Path) -> None:
+    """DIVERGENCES 77: with strict scopes, ``ancestor``/``parent``/``container`` naming an
+    item of a type the token may not read match nothing, as for a missing item."""
+    from index.security.callers import AppCaller
+
+    site = write_site(tmp_path / "site", [
+        item("1", "folder", title="Secret folder"), item("2", parent="1"),
+        item("3", "comment", container="2")])
+    engine = Engine.build(site, tmp_path / "index")
+    app = AppCaller(app_id="app-y", kind="forge", scopes=frozenset(
+        {"search:confluence", "read:page:confluence", "read:comment:confluence"}))
+    for query in ["ancestor = 1", "parent = 1"]:
+        assert engine.count(query, caller=app) > 0, query
+        assert engine.count(query, caller=app, strict_scopes=True) == 0, query
+    assert engine.count("container = 2", caller=app, strict_scopes=True) == 1
