@@ -39,6 +39,7 @@ from index.core.context import SearchContext
 from index.core.documents import content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
 from index.core.indexfiles import (
+    MARKER_FILE,
     fsync_tree,
     is_index,
     new_build_id,
@@ -70,6 +71,8 @@ POLICY_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
 SECRET_FILE = "cursor.key"
 #: Default seconds a writer waits for another one (``Engine.lock_timeout``).
 LOCK_TIMEOUT = 30.0
+#: Files of the index directory that must not be writable by others (``core.trust``).
+TRUSTED_FILES = (CATALOG_FILE, SECRET_FILE, MARKER_FILE, "policies.json")
 #: How often a search starts again when the index is replaced while it runs.
 REPLACED_RETRIES = 5
 WHOOSH_DIR = "whoosh"
@@ -156,7 +159,7 @@ class Engine:
             # Before Whoosh reads (and unpickles) anything: who can write it, and sizes and
             # checksums.
             if not self.allow_untrusted:
-                check_trusted(self.index_dir, self.index_dir / WHOOSH_DIR)
+                check_trusted(self.index_dir, self.index_dir / WHOOSH_DIR, TRUSTED_FILES)
             manifest.verify(self.index_dir / WHOOSH_DIR, checksums=self.verify)
             catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
             loaded = _Loaded(

@@ -32,7 +32,8 @@ def add_mode(path: Path, bits: int) -> None:
     os.chmod(path, stat.S_IMODE(path.stat().st_mode) | bits)
 
 
-@pytest.mark.parametrize("which", ["index", "whoosh", "toc", "seg", "catalog.json"])
+@pytest.mark.parametrize("which", ["index", "whoosh", "toc", "seg", "catalog.json",
+                                   "policies.json", "cursor.key", "cql-index.json"])
 @pytest.mark.parametrize("bits", [stat.S_IWGRP, stat.S_IWOTH])
 def test_an_index_others_can_write_is_refused(index: Path, which: str, bits: int,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +41,7 @@ def test_an_index_others_can_write_is_refused(index: Path, which: str, bits: int
     target = {"index": index, "whoosh": index / "whoosh",
               "toc": next((index / "whoosh").glob("*.toc")),
               "seg": next((index / "whoosh").glob("*.seg")),
-              "catalog.json": index / "catalog.json"}[which]
+              }.get(which, index / which)
     add_mode(target, bits)
     with pytest.raises(EngineError) as err:
         Engine.open(index)
@@ -82,3 +83,12 @@ def test_the_cli_refuses_in_one_line(index: Path) -> None:
                           "type = page"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert run.returncode == 1 and len(run.stderr.strip().splitlines()) == 1
     assert "CQL_TRUST_INDEX" in run.stderr
+
+
+def test_logs_beside_the_index_are_not_checked(index: Path) -> None:
+    """The event log is neither code nor policy: a permissive umask on it (appended to by
+    the policy layer) does not lock the owner out of the index."""
+    log = index / "events.jsonl"
+    log.write_text("")
+    add_mode(log, stat.S_IWGRP)
+    assert Engine.open(index).count("type = page") == 1

@@ -3,7 +3,8 @@
 Opening a Whoosh index unpickles its table of contents (schema and segment list), and
 unpickling runs whatever code the bytes name. Opening an index directory that another
 user can write is therefore running that user's code. ``check_trusted`` refuses an index
-whose directory, Whoosh directory, or any file in them, is writable by group or others
+whose directory, Whoosh directory, any file in it, or the files that decide what callers
+see (catalogue, policy store, cursor key, marker) is writable by group or others
 or owned by another user (root excepted), or whose parent directory lets others rename
 it away (writable by them without the sticky bit). ``Engine.open(...,
 allow_untrusted=True)`` or ``CQL_TRUST_INDEX=1`` in the environment skip the check, for
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from index.errors import EngineError
@@ -29,17 +31,19 @@ def trusted_by_environment() -> bool:
     return os.environ.get(TRUST_ENV, "") not in ("", "0")
 
 
-def check_trusted(index_dir: Path, whoosh_dir: Path) -> None:
-    """Raise ``EngineError("untrusted")`` naming the first path others could write."""
+def check_trusted(index_dir: Path, whoosh_dir: Path, files: Iterable[str]) -> None:
+    """Raise ``EngineError("untrusted")`` naming the first path others could write: the
+    two directories, every file Whoosh reads, and the index's own ``files`` that decide
+    what callers see (catalogue, policy store, cursor key, marker). Logs beside them
+    (events, journal locks) are not read as code or as policy and are not checked."""
     me = os.getuid()
     parent = index_dir.resolve().parent
     st = os.stat(parent)
     if st.st_mode & _OTHERS_WRITE and not st.st_mode & stat.S_ISVTX:
         raise _untrusted(parent, "others can write its parent directory (no sticky bit), "
                          "so they can replace the index")
-    paths = [index_dir, whoosh_dir]
-    for directory in (index_dir, whoosh_dir):
-        paths.extend(sorted(p for p in directory.iterdir() if p.is_file()))
+    paths = [index_dir, whoosh_dir, *(p for name in files if (p := index_dir / name).exists())]
+    paths.extend(sorted(p for p in whoosh_dir.iterdir() if p.is_file()))
     for path in paths:
         st = os.stat(path)
         if st.st_uid not in (me, 0):
