@@ -259,6 +259,10 @@ class Snapshot:
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
         weakref.finalize(self, _close_quietly, searcher)
+        #: Whoosh readers are not thread-safe (postings and stored fields are read through
+        #: file objects with one shared position): every read of the reader holds this.
+        #: Results are cached, so once a snapshot is warm searches rarely wait here.
+        self._read = threading.RLock()
         self.reader = searcher.reader()
         self.size = self.reader.doc_count_all()
         self._terms: dict[tuple[str, str], DocSet] = {}
@@ -274,9 +278,10 @@ class Snapshot:
     def live(self) -> DocSet:
         """Every document not deleted."""
         everything = docsets.full(self.size)
-        if not self.reader.has_deletions():
-            return everything
-        deleted = (d for d in range(self.size) if self.reader.is_deleted(d))
+        with self._read:
+            if not self.reader.has_deletions():
+                return everything
+            deleted = [d for d in range(self.size) if self.reader.is_deleted(d)]
         return everything & ~docsets.from_ids(deleted, self.size)
 
     def term(self, field: str, value: str) -> DocSet:
@@ -285,7 +290,8 @@ class Snapshot:
         cached = self._terms.get(key)
         if cached is None:
             try:
-                ids = self.reader.postings(field, value).all_ids()
+                with self._read:
+                    ids = list(self.reader.postings(field, value).all_ids())
                 cached = docsets.from_ids(ids, self.size) & self.live
             except TermNotFound:  # only an absent term is "no documents"; any other
                 cached = docsets.EMPTY  # failure (a closed reader, bad bytes) raises
@@ -309,11 +315,12 @@ class Snapshot:
             # dates), which shifted every later document's value.
             column = self.searcher.schema[field].column_type
             values = []
-            for leaf, _ in self.reader.leaf_readers():
-                if leaf.has_column(field):
-                    values.extend(leaf.column_reader(field, column))
-                else:
-                    values.extend([column.default_value()] * leaf.doc_count_all())
+            with self._read:
+                for leaf, _ in self.reader.leaf_readers():
+                    if leaf.has_column(field):
+                        values.extend(leaf.column_reader(field, column))
+                    else:
+                        values.extend([column.default_value()] * leaf.doc_count_all())
             if values and isinstance(values[0], bytes):
                 values = [v.decode("utf-8") for v in values]
             col = self._columns[field] = values
@@ -329,7 +336,7 @@ class Snapshot:
         out: list[str | None] = [str(n) if live[d >> 3] >> (d & 7) & 1 else None
                                  for d, n in enumerate(self.column("num"))]
         for d in docsets.members(self.term("entity", "space")):
-            out[d] = self.reader.stored_fields(d).get("id")
+            out[d] = self.stored(d).get("id")
         return out
 
     def ids_of(self, docs: DocSet) -> list[str]:
@@ -342,20 +349,23 @@ class Snapshot:
         return {doc_id: d for d, doc_id in enumerate(self.ids) if doc_id is not None}
 
     def stored(self, docnum: int) -> dict[str, Any]:
-        return self.reader.stored_fields(docnum)
+        with self._read:
+            return self.reader.stored_fields(docnum)  # type: ignore[no-any-return]
 
     def all_stored(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        yield from self.reader.iter_docs()
+        with self._read:
+            yield from self.reader.iter_docs()
 
     # --- text -----------------------------------------------------------------------
 
     def lexicon(self, field: str) -> list[str]:
         words = self._lexicons.get(field)
         if words is None:
-            words = self._lexicons[field] = [
-                w.decode("utf-8") if isinstance(w, bytes) else w
-                for w in self.reader.lexicon(field)
-            ]
+            with self._read:
+                words = self._lexicons[field] = [
+                    w.decode("utf-8") if isinstance(w, bytes) else w
+                    for w in self.reader.lexicon(field)
+                ]
         return words
 
     def phrase_docs(self, fields: tuple[str, ...], tokens: list[str]) -> DocSet:
@@ -391,17 +401,18 @@ class Snapshot:
     def _positions(self, field: str, token: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of ``token`` in each of ``docs`` (ascending) that holds it."""
         decode = self.searcher.schema[field].format.decode_positions
-        matcher = self.reader.postings(field, token)
         out: dict[int, list[int]] = {}
-        for d in docs:
-            if not matcher.is_active():
-                break
-            if matcher.id() < d:
-                matcher.skip_to(d)
+        with self._read:
+            matcher = self.reader.postings(field, token)
+            for d in docs:
                 if not matcher.is_active():
                     break
-            if matcher.id() == d:
-                out[d] = decode(matcher.value())
+                if matcher.id() < d:
+                    matcher.skip_to(d)
+                    if not matcher.is_active():
+                        break
+                if matcher.id() == d:
+                    out[d] = decode(matcher.value())
         return out
 
     def terms_in(self, fields: tuple[str, ...], tokens: Iterable[str]) -> DocSet:
@@ -462,14 +473,15 @@ class Snapshot:
         found = self.cache.get(key)
         if found is None:
             docs, tfs = array("i"), array("f")
-            try:
-                matcher = self.reader.postings(field, token)
-            except TermNotFound:
-                matcher = None
-            while matcher is not None and matcher.is_active():
-                docs.append(matcher.id())
-                tfs.append(matcher.weight())
-                matcher.next()
+            with self._read:
+                try:
+                    matcher = self.reader.postings(field, token)
+                except TermNotFound:
+                    matcher = None
+                while matcher is not None and matcher.is_active():
+                    docs.append(matcher.id())
+                    tfs.append(matcher.weight())
+                    matcher.next()
             found = self.cache[key] = (docs, tfs)
         return found  # type: ignore[no-any-return]
 
@@ -479,8 +491,9 @@ class Snapshot:
         found = self.cache.get(key)
         if found is None:
             length = self.reader.doc_field_length
-            found = self.cache[key] = array("i", (length(d, field) or 0
-                                                  for d in range(self.size)))
+            with self._read:
+                found = self.cache[key] = array("i", (length(d, field) or 0
+                                                      for d in range(self.size)))
         return found  # type: ignore[no-any-return]
 
     def _length_sum(self, field: str, universe: DocSet) -> int:
