@@ -149,7 +149,7 @@ def test_a_ten_thousand_deep_chain_costs_linear_space() -> None:
 
 
 def test_strict_scopes_ids_of_unreadable_types_name_nothing(tmp_path: Path) -> None:
-    """DIVERGENCES 77: with strict scopes, ``ancestor``/``parent``/``container`` naming an
+    """DIVERGENCES 84: with strict scopes, ``ancestor``/``parent``/``container`` naming an
     item of a type the token may not read match nothing, as for a missing item."""
     from index.security.callers import AppCaller
 
