@@ -14,13 +14,15 @@ import gc
 import hashlib
 import hmac
 import json
-import os
 import pickle
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,25 @@ from pydantic import BaseModel, Field, ValidationError
 
 import cql
 from cql.ast import Query
-from index.core import docsets
+from index.core import docsets, manifest
 from index.core.backend import IndexStore, Snapshot
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
 from index.core.documents import content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
+from index.core.indexfiles import (
+    MARKER_FILE,
+    fsync_tree,
+    is_index,
+    new_build_id,
+    read_build_id,
+    write_marker,
+)
+from index.core.locking import WriterLock
+from index.core.moves import carry_spaces
+from index.core.swap import check_out_dir, staging_dir, swap_in
+from index.core.trust import check_trusted, restrict, trusted_by_environment
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.enforcement import PolicyLayer, initialize_store
@@ -56,6 +70,12 @@ EXCERPT_MODES = ("highlight", "indexed", "none", "highlight_unescaped", "indexed
 CATALOG_FILE = "catalog.json"
 POLICY_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
 SECRET_FILE = "cursor.key"
+#: Default seconds a writer waits for another one (``Engine.lock_timeout``).
+LOCK_TIMEOUT = 30.0
+#: Files of the index directory that must not be writable by others (``core.trust``).
+TRUSTED_FILES = (CATALOG_FILE, SECRET_FILE, MARKER_FILE, "policies.json")
+#: How often a search starts again when the index is replaced while it runs.
+REPLACED_RETRIES = 5
 WHOOSH_DIR = "whoosh"
 
 
@@ -99,33 +119,130 @@ class BuildReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+@dataclass
+class _Loaded:
+    """One build of the index as this engine loaded it: everything a search reads that
+    must come from the same build (README, "Concurrency")."""
+
+    build_id: str
+    spaces: dict[str, Space]
+    users: dict[str, User]
+    extras: dict[str, Any]
+    secret: bytes
+    store: IndexStore
+    #: The catalogue as stored (groups, rejected accounts) and the view permissions it
+    #: implies, from the same build as everything else here.
+    catalog: dict[str, Any]
+    permissions: SitePermissions
+    policy_layer: Any = None
+
+
 class Engine:
     """A CQL search engine over one index directory."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, *, verify: bool = True,
+                 allow_untrusted: bool = False) -> None:
         self.index_dir = Path(index_dir)
-        self.store = IndexStore(self.index_dir / WHOOSH_DIR)
-        catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
-        self.spaces: dict[str, Space] = {
-            s["key"]: Space.model_validate(s) for s in catalog["spaces"]}
-        self.users: dict[str, User] = {
-            u["account_id"]: User.model_validate(u) for u in catalog["users"]}
-        self.extras: dict[str, Any] = catalog.get("extras", {})
-        self.permissions: SitePermissions = site_permissions(self.spaces, self.users, catalog)
-        self._secret = (self.index_dir / SECRET_FILE).read_bytes()
+        #: Check every file's checksum (not only its size) when loading a build.
+        self.verify = verify
+        #: Open even an index that other users can write (``index.core.trust``).
+        self.allow_untrusted = allow_untrusted or trusted_by_environment()
         self.last_build: BuildReport | None = None
-        self._policy_layer: Any = None
+        #: Seconds a writer waits for another writer before ``EngineError("busy")``.
+        self.lock_timeout = LOCK_TIMEOUT
+        self._writer_lock = WriterLock(self.index_dir)
+        self._reload_lock = threading.Lock()
+        self._state = self._load()
+
+    # --- the loaded build ----------------------------------------------------------------
+
+    def _load(self) -> _Loaded:
+        """Read the catalogue, cursor key and Whoosh index of the build now at
+        ``index_dir``, retrying if the directory is replaced while reading."""
+        for _ in range(5):
+            build_id = read_build_id(self.index_dir)
+            # Before Whoosh reads (and unpickles) anything: who can write it, and sizes and
+            # checksums.
+            if not self.allow_untrusted:
+                check_trusted(self.index_dir, self.index_dir / WHOOSH_DIR, TRUSTED_FILES)
+            manifest.verify(self.index_dir / WHOOSH_DIR, checksums=self.verify)
+            catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
+            spaces = {s["key"]: Space.model_validate(s) for s in catalog["spaces"]}
+            users = {u["account_id"]: User.model_validate(u) for u in catalog["users"]}
+            loaded = _Loaded(
+                build_id=build_id, spaces=spaces, users=users,
+                extras=catalog.get("extras", {}),
+                secret=(self.index_dir / SECRET_FILE).read_bytes(),
+                store=IndexStore(self.index_dir / WHOOSH_DIR),
+                catalog=catalog, permissions=site_permissions(spaces, users, catalog))
+            if read_build_id(self.index_dir) == build_id:
+                return loaded
+        raise EngineError("busy", f"the index at {self.index_dir} is being replaced "
+                          "over and over; try again later")
+
+    def _current(self) -> _Loaded:
+        """The loaded build, reloaded first (catalogue, snapshot and policy store
+        together) when the directory now holds another build."""
+        state = self._state
+        if read_build_id(self.index_dir) != state.build_id:
+            with self._reload_lock:
+                state = self._state
+                if read_build_id(self.index_dir) != state.build_id:
+                    old, state = state, self._load()
+                    if old.policy_layer is not None:  # subscribers stay subscribed
+                        state.policy_layer = PolicyLayer(self)
+                        state.policy_layer.bus = old.policy_layer.bus
+                    self._state = state
+        return state
+
+    def _unchanged(self, state: _Loaded) -> bool:
+        """Is ``state`` still the build in the directory? Checked after a search: if the
+        directory was replaced while it ran, what it read may mix two builds."""
+        return read_build_id(self.index_dir) == state.build_id
+
+    @property
+    def build_id(self) -> str:
+        """The identity of the loaded index: random per build, kept by upserts."""
+        return self._state.build_id
+
+    @property
+    def spaces(self) -> dict[str, Space]:
+        return self._state.spaces
+
+    @property
+    def users(self) -> dict[str, User]:
+        return self._state.users
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        return self._state.extras
+
+    @property
+    def store(self) -> IndexStore:
+        return self._state.store
+
+    @property
+    def permissions(self) -> SitePermissions:
+        return self._state.permissions
 
     # --- building ------------------------------------------------------------------------
 
     @classmethod
     def build(cls, site_dir: str | Path, index_dir: str | Path,
-              progress: Callable[[int, int], None] | None = None) -> Engine:
+              progress: Callable[[int, int], None] | None = None, *,
+              force: bool = False) -> Engine:
         """Index a site directory into ``index_dir``, replacing it only when complete.
 
         Rejected lines are reported in ``engine.last_build`` and everything else is indexed.
+        The build is written to a temporary sibling, flushed to disk and swapped in
+        atomically (``index.core.swap``): at every moment ``index_dir`` holds the old
+        index or the new one. ``EngineError("refused")`` when ``index_dir`` is not
+        ours to replace (a non-empty directory that is not an index, the site directory
+        or one inside or around it, the current directory), unless ``force``.
         """
         started = time.perf_counter()
+        target = Path(index_dir)
+        check_out_dir(Path(site_dir), target, force)
         site = load_site(site_dir)
         broken = [r for r in site.rejects if r.file in POLICY_FILES]
         if broken:
@@ -134,9 +251,7 @@ class Engine:
             # policy files may not.
             raise EngineError("invalid_policy", "cannot build an index without its policy "
                               f"files: {'; '.join(map(str, broken))}")
-        target = Path(index_dir)
-        staging = target.with_name(f"{target.name}.building-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = staging_dir(target)
         try:
             staging.mkdir(parents=True)
             _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras,
@@ -148,6 +263,7 @@ class Engine:
                 shutil.copyfile(Path(site_dir) / "credentials.json",
                                 staging / "credentials.json")
             (staging / SECRET_FILE).write_bytes(secrets.token_bytes(32))
+            write_marker(staging, new_build_id())
             initialize_store(staging, site.extras)
             store = IndexStore.create(staging / WHOOSH_DIR)
             items = len(site.content)
@@ -155,10 +271,16 @@ class Engine:
             store.bulk_build(parts, _counting(progress, items))
             store.close()
             shutil.rmtree(staging / "spill", ignore_errors=True)
+            restrict(staging)
+            fsync_tree(staging)
+            if is_index(target):  # wait for a running upsert; later ones see the new build
+                with WriterLock(target).hold(LOCK_TIMEOUT):
+                    swap_in(staging, target)
+            else:
+                swap_in(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _replace_dir(staging, target)
         engine = cls(target)
         engine.last_build = BuildReport(
             items=items, spaces=len(site.spaces), rejected=len(site.rejects),
@@ -167,11 +289,22 @@ class Engine:
         return engine
 
     @classmethod
-    def open(cls, index_dir: str | Path) -> Engine:
+    def open(cls, index_dir: str | Path, *, verify: bool = True,
+             allow_untrusted: bool = False) -> Engine:
+        """Open the index in ``index_dir``.
+
+        Whoosh unpickles files when it opens an index, and unpickling can run code: an
+        index directory that someone else can write is their code running as you. So an
+        index whose directory or files are writable by group or others, or owned by
+        another user, is refused with ``EngineError("untrusted")`` unless
+        ``allow_untrusted`` (or ``CQL_TRUST_INDEX=1``). Every file is then checked
+        against the manifest of the last commit (sizes, and with ``verify`` checksums)
+        before Whoosh reads it: ``EngineError("damaged")`` names a file that changed.
+        """
         path = Path(index_dir)
         if not (path / CATALOG_FILE).is_file() or not IndexStore.exists(path / WHOOSH_DIR):
             raise EngineError("not_found", f"no cql-search index in {path}")
-        return cls(path)
+        return cls(path, verify=verify, allow_untrusted=allow_untrusted)
 
     # --- incremental changes ---------------------------------------------------------------
 
@@ -179,9 +312,15 @@ class Engine:
         """Add or replace content items; moved items take their subtrees with them.
 
         Returns the items rejected (validation, unknown space, dangling parent, cycle);
-        the others are written in one commit.
+        the others are written in one commit. Writers are serialised (README,
+        "Concurrency"): ``EngineError("busy")`` after ``lock_timeout`` seconds.
         """
-        snap = self.store.snapshot()
+        with self._writing():
+            return self._upsert(items)
+
+    def _upsert(self, items: Iterable[Mapping[str, Any]]) -> list[Reject]:
+        state = self._current()
+        snap = state.store.snapshot()
         rejects: list[Reject] = []
         incoming = {}
         for n, raw in enumerate(items, 1):
@@ -190,7 +329,7 @@ class Engine:
             except ValidationError as err:
                 rejects.append(Reject("upsert", n, summarise_validation_error(err)))
                 continue
-            if item.space not in self.spaces:
+            if item.space not in state.spaces:
                 rejects.append(Reject("upsert", n, f"unknown space key {item.space!r}"))
                 continue
             incoming[item.id] = item
@@ -206,20 +345,24 @@ class Engine:
                                   .get("ancestors", []))
             if item.id in snap.docnum_by_id:
                 needed.update(snap.ids_of(snap.term("ancestor", item.id)))
-        known = {i.id: i for i in self._stored_items(snap, needed - set(incoming))}
-        known.update(incoming)
+        stored = {i.id: i for i in self._stored_items(snap, needed - set(incoming))}
+        known = carry_spaces(stored, incoming)
         derived, problems = derive(known, file="upsert")
         rejects.extend(problems)
-        changed = [derived[i] for i in derived if i in incoming or
-                   derived[i].ancestors != known[i].ancestors]
-        self.store.write(content_document(i) for i in changed)
+        changed = [derived[i] for i in derived if i in incoming or derived[i] != stored[i]]
+        state.store.write(content_document(i) for i in changed)
         return rejects
 
     def delete(self, ids: Iterable[str]) -> int:
         """Delete content items by id, as Confluence does: comments and attachments go with
         the item they belong to, and tree children move up to the nearest surviving
         ancestor (their subtrees with them). Returns how many of ``ids`` were present."""
-        snap = self.store.snapshot()
+        with self._writing():
+            return self._delete(ids)
+
+    def _delete(self, ids: Iterable[str]) -> int:
+        state = self._current()
+        snap = state.store.snapshot()
         present = {i for i in ids if i in snap.docnum_by_id and not i.startswith("space:")}
         if not present:
             return 0
@@ -243,7 +386,7 @@ class Engine:
         derived, _ = derive(survivors, file="delete")
         moved = [it for i, it in derived.items()
                  if it.ancestors != items[i].ancestors or it.parent_id != items[i].parent_id]
-        self.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
+        state.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
         return len(present)
 
     def upsert_catalog(self, spaces: Iterable[Mapping[str, Any]] = (),
@@ -252,33 +395,43 @@ class Engine:
         content of a new space can be upserted and new users' names are searchable.
 
         Raises ``EngineError("invalid_site", ...)`` for a line the site loader would reject
-        (nothing is changed then). The catalog file is replaced atomically.
+        (nothing is changed then). The catalog file is replaced atomically, under the
+        writer lock, and keeps the index's groups and rejected accounts.
         """
         try:
             new_spaces = [Space.model_validate(s) for s in spaces]
             new_users = [User.model_validate(u) for u in users]
         except ValidationError as err:
             raise EngineError("invalid_site", summarise_validation_error(err)) from None
-        folded = {key.casefold(): key for key in self.spaces}
-        for space in new_spaces:
-            same = folded.get(space.key.casefold())
-            if same is not None and same != space.key:
-                raise EngineError("invalid_site", f"space key {space.key!r} is the same as "
-                                  f"{same!r}: keys compare case-insensitively")
-        new_spaces = [s for s in new_spaces if self.spaces.get(s.key) != s]
-        new_users = [u for u in new_users if self.users.get(u.account_id) != u]
-        if not new_spaces and not new_users:
-            return
-        spaces_now = {**self.spaces, **{s.key: s for s in new_spaces}}
-        users_now = {**self.users, **{u.account_id: u for u in new_users}}
-        staging = self.index_dir / f"{CATALOG_FILE}.tmp-{os.getpid()}"
-        staging.mkdir(exist_ok=True)
-        _write_catalog(staging, spaces_now.values(), users_now.values(), self.extras)
-        os.replace(staging / CATALOG_FILE, self.index_dir / CATALOG_FILE)
-        staging.rmdir()
-        if new_spaces:
-            self.store.write(space_document(s) for s in new_spaces)
-        self.spaces, self.users = spaces_now, users_now
+        with self._writing():
+            state = self._current()
+            folded = {key.casefold(): key for key in state.spaces}
+            for space in new_spaces:
+                same = folded.get(space.key.casefold())
+                if same is not None and same != space.key:
+                    raise EngineError("invalid_site", f"space key {space.key!r} is the same "
+                                      f"as {same!r}: keys compare case-insensitively")
+            new_spaces = [s for s in new_spaces if state.spaces.get(s.key) != s]
+            new_users = [u for u in new_users if state.users.get(u.account_id) != u]
+            if not new_spaces and not new_users:
+                return
+            spaces_now = {**state.spaces, **{s.key: s for s in new_spaces}}
+            users_now = {**state.users, **{u.account_id: u for u in new_users}}
+            staging = self.index_dir / f"{CATALOG_FILE}.tmp-{os.getpid()}"
+            staging.mkdir(exist_ok=True)
+            _write_catalog(staging, spaces_now.values(), users_now.values(), state.extras,
+                           groups=state.catalog.get("groups", []),
+                           rejected_accounts=state.catalog.get("rejected_accounts", []))
+            os.replace(staging / CATALOG_FILE, self.index_dir / CATALOG_FILE)
+            staging.rmdir()
+            if new_spaces:
+                state.store.write(space_document(s) for s in new_spaces)
+            state.spaces, state.users = spaces_now, users_now
+            state.permissions = site_permissions(spaces_now, users_now, state.catalog)
+
+    def _writing(self) -> AbstractContextManager[None]:
+        """Hold the index's writer lock (re-entrant in one thread) for a change."""
+        return self._writer_lock.hold(self.lock_timeout)
 
     def _stored_items(self, snap: Snapshot, ids: Iterable[str] | None = None) -> list[Any]:
         """Content items as stored in the index: all of them, or those of ``ids``."""
@@ -316,22 +469,42 @@ class Engine:
         limit = min(limit, MAX_LIMIT) or 1
         query = cql.normalize(cql.parse(cql_text, dialect=dialect))
         canonical = cql.to_cql(query)
-        scope = self.scope_for(caller, strict_scopes)
         if cursor is not None:
             context = _cursor_clock(cursor, query, context)
-            start = self._open_cursor(cursor, canonical, caller, context, scope)
-        snap = self.store.snapshot()
-        compiler = Compiler(snap, Catalog(self.spaces, self.users), scope, context)
-        try:
-            hits = compiler.run(query)
-        except cql.CqlError as err:
-            raise err.with_query(cql_text) from None
-        total = docsets.count(hits)
-        results = [r for _, r in self.page(compiler, query, hits, start, limit, excerpt)]
-        nxt = None
-        if start + limit < total:
-            nxt = self._make_cursor(start + limit, canonical, caller, context, scope,
-                                    clock=uses_clock(query))
+        for _ in range(REPLACED_RETRIES):
+            # Everything below reads one build: if the index was replaced meanwhile, what
+            # was read may mix two, so the search runs again on the new one.
+            state = self._current()
+            scope = self.scope_for(caller, strict_scopes)
+            first = start
+            if cursor is not None:
+                first = self._open_cursor(cursor, canonical, caller, context, scope,
+                                          state)
+            snap = state.store.snapshot()
+            compiler = Compiler(snap, Catalog(state.spaces, state.users), scope, context)
+            try:
+                hits = compiler.run(query)
+                total = docsets.count(hits)
+                results = [r for _, r in self.page(compiler, query, hits, first, limit,
+                                                   excerpt)]
+            except cql.CqlError as err:
+                raise err.with_query(cql_text) from None
+            except EngineError:
+                raise
+            except Exception as err:
+                # A failure inside Whoosh: if a file is damaged, say which.
+                manifest.verify(self.index_dir / WHOOSH_DIR)
+                raise err
+            nxt = None
+            if first + limit < total:
+                nxt = self._make_cursor(first + limit, canonical, caller, context, scope,
+                                        state, clock=uses_clock(query))
+            if self._unchanged(state):
+                break
+        else:
+            raise EngineError("busy", f"the index at {self.index_dir} was replaced during "
+                              "every attempt at this search; try again")
+        start = first
         return SearchPage(
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
@@ -373,9 +546,12 @@ class Engine:
         return scope
 
     def policy_layer(self) -> Any:
-        if self._policy_layer is None:
-            self._policy_layer = PolicyLayer(self)
-        return self._policy_layer
+        state = self._current()
+        if state.policy_layer is None:
+            with self._reload_lock:
+                if state.policy_layer is None:
+                    state.policy_layer = PolicyLayer(self)
+        return state.policy_layer
 
     # --- ordering ------------------------------------------------------------------------
 
@@ -438,25 +614,26 @@ class Engine:
         return f"{canonical}\x00{who}\x00{seen}\x00{rest}\x00{clock}"
 
     def _make_cursor(self, offset: int, canonical: str, caller: Caller | None,
-                     context: SearchContext, scope: SearchScope, clock: bool = False) -> str:
+                     context: SearchContext, scope: SearchScope, state: _Loaded,
+                     clock: bool = False) -> str:
         fields: dict[str, Any] = {"o": offset}
         if clock:  # the instant the first page was computed at, so page 2 uses it too
             fields["n"] = context.now.isoformat()
         body = json.dumps(fields).encode()
-        mac = hmac.new(self._secret,
+        mac = hmac.new(state.secret,
                        body + self._binding(canonical, caller, context, scope).encode(),
                        hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
     def _open_cursor(self, cursor: str, canonical: str, caller: Caller | None,
-                     context: SearchContext, scope: SearchScope) -> int:
+                     context: SearchContext, scope: SearchScope, state: _Loaded) -> int:
         bad = EngineError("bad_cursor", "the cursor was made for another query, caller or "
                           "context (space, statuses, time zone), or is damaged: run the "
                           "query again without --cursor")
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             body, mac = raw[:-16], raw[-16:]
-            want = hmac.new(self._secret,
+            want = hmac.new(state.secret,
                             body + self._binding(canonical, caller, context, scope).encode(),
                             hashlib.sha256).digest()[:16]
             if not hmac.compare_digest(mac, want):
@@ -644,12 +821,3 @@ def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],
         "extras": dict(extras),
     }
     (path / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Swap ``new`` into place: the old index stays whole until the new one is there."""
-    old = target.with_name(f"{target.name}.old-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -44,8 +45,11 @@ def run_index(args: argparse.Namespace) -> int:
     from index.engine import Engine
 
     progress = _progress_bar("indexing")
+    # A terminated build unwinds like an interrupted one, removing its temporary sibling.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:  # errors leave through main's one convention (cql index: error: ...)
-        engine = Engine.build(args.site_dir, args.out, progress=progress)
+        engine = Engine.build(args.site_dir, args.out, progress=progress,
+                              force=args.force)
     finally:
         progress.close()
     report = engine.last_build
@@ -106,6 +110,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                        "index it into --out; rejected lines are reported and skipped.")
     p.add_argument("site_dir")
     p.add_argument("--out", required=True, help="index directory (replaced when complete)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it is not a cql-search index, is the site "
+                   "directory (or inside or around it) or is the current directory")
     p.set_defaults(run=run_index)
 
     s = sub.add_parser("search", help="run a CQL query",

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
+import time
+import weakref
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
@@ -20,10 +24,14 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.columns import NumericColumn, VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.index import LockError
+from whoosh.reading import TermNotFound
 
-from index.core import docsets
+from index.core import docsets, manifest
 from index.core.analysis import analyze, whoosh_analyzer
 from index.core.docsets import DocSet
+from index.core.trust import restrict
+from index.errors import EngineError
 
 
 def _patch_length_reader_cache() -> None:
@@ -49,6 +57,50 @@ def _patch_length_reader_cache() -> None:
 
 
 _patch_length_reader_cache()
+
+
+def _patch_durable_commits() -> None:
+    """Make a Whoosh commit durable before it is visible, and visible only when durable.
+
+    Whoosh writes segment files, then a new table of contents (by rename), and never
+    calls ``fsync``: after a crash or power loss the table of contents could name
+    segment data that never reached the disk. Here every data file is flushed before the
+    table of contents is written, and the table of contents and the directory after.
+    Flushing a file with no dirty pages costs nothing, so older segments are cheap.
+    """
+    from whoosh.writing import SegmentWriter
+
+    original = SegmentWriter._commit_toc
+
+    def commit_toc(self, segments):  # type: ignore[no-untyped-def]
+        folder = Path(self.storage.folder)
+        fsync_files(folder)
+        original(self, segments)
+        fsync_files(folder)
+
+    SegmentWriter._commit_toc = commit_toc
+
+
+def fsync_files(folder: Path) -> None:
+    """Flush every regular file directly in ``folder``, then the directory entry list."""
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            try:
+                fd = os.open(entry.path, os.O_RDONLY)
+            except FileNotFoundError:  # removed meanwhile (Whoosh cleaning up)
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_patch_durable_commits()
 
 #: BM25 parameters, Whoosh's defaults.
 B, K1 = 0.75, 1.2
@@ -95,8 +147,15 @@ class IndexStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._ix = whoosh_index.open_dir(str(path))
+        try:
+            self._ix = whoosh_index.open_dir(str(path))
+        except Exception as err:  # an unreadable table of contents (Whoosh unpickles it)
+            toc = f"_MAIN_{manifest.latest_generation(path)}.toc"
+            raise EngineError("damaged", f"the index is damaged: {path / toc} cannot be "
+                              f"read ({type(err).__name__}); rebuild it with cql "
+                              "index") from err
         self._snapshot: Snapshot | None = None
+        self._refresh = threading.Lock()
 
     @classmethod
     def create(cls, path: Path) -> IndexStore:
@@ -106,7 +165,9 @@ class IndexStore:
 
     @staticmethod
     def exists(path: Path) -> bool:
-        return path.is_dir() and whoosh_index.exists_in(str(path))
+        # By its files only: Whoosh's own check reads (and unpickles) the newest table of
+        # contents, which must wait until the manifest has vouched for it.
+        return path.is_dir() and manifest.latest_generation(path) >= 0
 
     def write(self, documents: Iterable[dict[str, Any]], delete_ids: Iterable[str] = (),
               *, bulk: bool = False) -> None:
@@ -117,7 +178,12 @@ class IndexStore:
         opts: dict[str, Any] = {"limitmb": 256}
         if bulk:
             opts.update(procs=2, multisegment=True)
-        writer = self._ix.writer(**opts)
+        try:
+            writer = self._ix.writer(**opts)
+        except LockError:
+            # The engine's writer lock serialises its own writers; this is someone else.
+            raise EngineError("busy", f"another program is writing the index at "
+                              f"{self.path}; try again later") from None
         try:
             for doc_id in delete_ids:
                 writer.delete_by_term("id", doc_id)
@@ -130,6 +196,8 @@ class IndexStore:
             writer.cancel()
             raise
         writer.commit()
+        restrict(self.path)  # new segment files: never writable by others (trust.py)
+        manifest.record(self.path)
 
     def bulk_build(self, parts: list[Callable[[], Iterable[dict[str, Any]]]],
                    progress: Callable[[int], None] | None = None) -> None:
@@ -137,20 +205,41 @@ class IndexStore:
         from index.core.bulkwrite import build_segments
 
         build_segments(str(self.path), parts, progress)
+        manifest.record(self.path)
         self._ix = whoosh_index.open_dir(str(self.path))
 
     def optimize(self) -> None:
         self._ix.optimize()
 
     def snapshot(self) -> Snapshot:
-        """A snapshot of the latest commit, reused until the index changes."""
+        """A snapshot of the latest commit, reused until the index changes.
+
+        Safe to call from many threads. A replaced snapshot is not closed here: searches
+        running on it in other threads finish on it (its segment files are mapped, so
+        Whoosh deleting them after a merge does not matter); it is closed when the last
+        of them drops it.
+        """
         snap = self._snapshot
-        if snap is None or not snap.searcher.up_to_date():
-            if snap is not None:
-                snap.close()
-            self._ix = whoosh_index.open_dir(str(self.path))
-            snap = self._snapshot = Snapshot(self._ix.searcher())
+        if snap is not None and snap.searcher.up_to_date():
+            return snap
+        with self._refresh:
+            snap = self._snapshot
+            if snap is None or not snap.searcher.up_to_date():
+                snap = self._snapshot = self._open_latest()
         return snap
+
+    def _open_latest(self) -> Snapshot:
+        """Open the newest commit, retrying when a writer in another process removes the
+        table of contents just listed (Whoosh deletes older generations on commit)."""
+        for attempt in range(20):
+            try:
+                self._ix = whoosh_index.open_dir(str(self.path))
+                return Snapshot(self._ix.searcher())
+            except FileNotFoundError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._snapshot is not None:
@@ -170,6 +259,11 @@ class Snapshot:
 
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
+        weakref.finalize(self, _close_quietly, searcher)
+        #: Whoosh readers are not thread-safe (postings and stored fields are read through
+        #: file objects with one shared position): every read of the reader holds this.
+        #: Results are cached, so once a snapshot is warm searches rarely wait here.
+        self._read = threading.RLock()
         self.reader = searcher.reader()
         self.size = self.reader.doc_count_all()
         self._terms: dict[tuple[str, str], DocSet] = {}
@@ -185,9 +279,10 @@ class Snapshot:
     def live(self) -> DocSet:
         """Every document not deleted."""
         everything = docsets.full(self.size)
-        if not self.reader.has_deletions():
-            return everything
-        deleted = (d for d in range(self.size) if self.reader.is_deleted(d))
+        with self._read:
+            if not self.reader.has_deletions():
+                return everything
+            deleted = [d for d in range(self.size) if self.reader.is_deleted(d)]
         return everything & ~docsets.from_ids(deleted, self.size)
 
     def term(self, field: str, value: str) -> DocSet:
@@ -196,10 +291,11 @@ class Snapshot:
         cached = self._terms.get(key)
         if cached is None:
             try:
-                ids = self.reader.postings(field, value).all_ids()
+                with self._read:
+                    ids = list(self.reader.postings(field, value).all_ids())
                 cached = docsets.from_ids(ids, self.size) & self.live
-            except Exception:  # whoosh raises TermNotFound for absent terms
-                cached = docsets.EMPTY
+            except TermNotFound:  # only an absent term is "no documents"; any other
+                cached = docsets.EMPTY  # failure (a closed reader, bad bytes) raises
             if len(self._terms) > 50_000:
                 self._terms.clear()
             self._terms[key] = cached
@@ -215,7 +311,8 @@ class Snapshot:
         """Per-document values of a sortable field, indexed by document number."""
         col = self._columns.get(field)
         if col is None:
-            values = self._column_values(field)
+            with self._read:
+                values = self._column_values(field)
             if values and isinstance(values[0], bytes):
                 values = [v.decode("utf-8") for v in values]
             col = self._columns[field] = values
@@ -247,7 +344,7 @@ class Snapshot:
         out: list[str | None] = [str(n) if live[d >> 3] >> (d & 7) & 1 else None
                                  for d, n in enumerate(self.column("num"))]
         for d in docsets.members(self.term("entity", "space")):
-            out[d] = self.reader.stored_fields(d).get("id")
+            out[d] = self.stored(d).get("id")
         return out
 
     def ids_of(self, docs: DocSet) -> list[str]:
@@ -260,20 +357,23 @@ class Snapshot:
         return {doc_id: d for d, doc_id in enumerate(self.ids) if doc_id is not None}
 
     def stored(self, docnum: int) -> dict[str, Any]:
-        return self.reader.stored_fields(docnum)
+        with self._read:
+            return self.reader.stored_fields(docnum)  # type: ignore[no-any-return]
 
     def all_stored(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        yield from self.reader.iter_docs()
+        with self._read:
+            yield from self.reader.iter_docs()
 
     # --- text -----------------------------------------------------------------------
 
     def lexicon(self, field: str) -> list[str]:
         words = self._lexicons.get(field)
         if words is None:
-            words = self._lexicons[field] = [
-                w.decode("utf-8") if isinstance(w, bytes) else w
-                for w in self.reader.lexicon(field)
-            ]
+            with self._read:
+                words = self._lexicons[field] = [
+                    w.decode("utf-8") if isinstance(w, bytes) else w
+                    for w in self.reader.lexicon(field)
+                ]
         return words
 
     def phrase_docs(self, fields: tuple[str, ...], tokens: list[str]) -> DocSet:
@@ -309,17 +409,18 @@ class Snapshot:
     def _positions(self, field: str, token: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of ``token`` in each of ``docs`` (ascending) that holds it."""
         decode = self.searcher.schema[field].format.decode_positions
-        matcher = self.reader.postings(field, token)
         out: dict[int, list[int]] = {}
-        for d in docs:
-            if not matcher.is_active():
-                break
-            if matcher.id() < d:
-                matcher.skip_to(d)
+        with self._read:
+            matcher = self.reader.postings(field, token)
+            for d in docs:
                 if not matcher.is_active():
                     break
-            if matcher.id() == d:
-                out[d] = decode(matcher.value())
+                if matcher.id() < d:
+                    matcher.skip_to(d)
+                    if not matcher.is_active():
+                        break
+                if matcher.id() == d:
+                    out[d] = decode(matcher.value())
         return out
 
     def terms_in(self, fields: tuple[str, ...], tokens: Iterable[str]) -> DocSet:
@@ -380,14 +481,15 @@ class Snapshot:
         found = self.cache.get(key)
         if found is None:
             docs, tfs = array("i"), array("f")
-            try:
-                matcher = self.reader.postings(field, token)
-            except Exception:  # TermNotFound
-                matcher = None
-            while matcher is not None and matcher.is_active():
-                docs.append(matcher.id())
-                tfs.append(matcher.weight())
-                matcher.next()
+            with self._read:
+                try:
+                    matcher = self.reader.postings(field, token)
+                except TermNotFound:
+                    matcher = None
+                while matcher is not None and matcher.is_active():
+                    docs.append(matcher.id())
+                    tfs.append(matcher.weight())
+                    matcher.next()
             found = self.cache[key] = (docs, tfs)
         return found  # type: ignore[no-any-return]
 
@@ -397,8 +499,9 @@ class Snapshot:
         found = self.cache.get(key)
         if found is None:
             length = self.reader.doc_field_length
-            found = self.cache[key] = array("i", (length(d, field) or 0
-                                                  for d in range(self.size)))
+            with self._read:
+                found = self.cache[key] = array("i", (length(d, field) or 0
+                                                      for d in range(self.size)))
         return found  # type: ignore[no-any-return]
 
     def _length_sum(self, field: str, universe: DocSet) -> int:
@@ -411,6 +514,14 @@ class Snapshot:
             total = self.cache[key] = sum(lengths[d] for d in docsets.members(self.live))
         outside = docsets.members(self.live & ~universe)
         return int(total) - sum(lengths[d] for d in outside)
+
+
+def _close_quietly(searcher: Any) -> None:
+    """Close a dropped snapshot's searcher; closing one twice is not an error here."""
+    try:
+        searcher.close()
+    except Exception:  # noqa: BLE001 - already closed
+        pass
 
 
 def _has_sequence(positions: list[list[int]]) -> bool:

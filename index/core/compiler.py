@@ -63,6 +63,9 @@ EXACT_FIELDS: dict[str, tuple[str, Callable[[str], str]]] = {
     "container": ("container", content_id),
     "ancestor": ("ancestor", content_id),
 }
+#: Exact fields whose values name *other* documents: a value counts only when the caller
+#: may read the document it names (``Compiler.readable``).
+LINK_FIELDS = frozenset({"parent", "container", "ancestor"})
 FUZZY_DISTANCE = 2
 
 
@@ -226,6 +229,8 @@ class Compiler:
         if name in EXACT_FIELDS:
             index_field, fix = EXACT_FIELDS[name]
             keys = [fix(v) for v in values]
+            if index_field in LINK_FIELDS:
+                keys = self.readable_ids(keys)
             self.note(clause, lambda: f"term lookup: {index_field} in {shown_set(keys)}")
             return snap.terms(index_field, keys)
         if name == "title":
@@ -237,7 +242,7 @@ class Compiler:
             self.note(clause, lambda: "parent in ids of readable documents with title_key "
                       f"in {shown_set(keys)}")
             parents = snap.terms("title_key", keys)
-            return snap.terms("parent", snap.ids_of(parents & self.readable_parents()))
+            return snap.terms("parent", snap.ids_of(parents & self.readable()))
         if name == "favourite":
             return self.favourites(clause)
         if name == "space.type":
@@ -326,15 +331,34 @@ class Compiler:
     def spaces_where(self, test: Callable[[Any], bool]) -> list[str]:
         return [k.lower() for k, s in self.catalog.spaces.items() if test(s)]
 
-    def readable_parents(self) -> DocSet:
-        """Content whose title ``parent.title`` may compare against: any status (a draft
-        parent still names its children), but never an item the caller may not view nor a
-        type its token may not read (strict scopes), so the clause cannot probe hidden
-        titles."""
-        out = self.snap.term("entity", "content") & self.permitted()
-        if self.scope.hidden_types:
-            out &= ~self.snap.terms("type", self.scope.hidden_types)
-        return out
+    def readable(self) -> DocSet:
+        """Content that clauses comparing against *other* documents (``parent``,
+        ``parent.title``, ``ancestor``, ``container``) may read: any status (a draft parent
+        still names its children) and archived spaces too, but never an item the caller's
+        view permissions close, a document in a space the caller's mask hides, or one of a
+        type its token may not read (strict scopes). In a consistent index a hidden item's
+        children are hidden with it; this holds even if they were not, so the clauses cannot
+        probe hidden titles or ids."""
+        key = ("readable", self.scope.hidden_spaces, self.scope.hidden_types,
+               self.permitted_key())
+        found = self.snap.cache.get(key)
+        if found is None:
+            snap = self.snap
+            found = snap.term("entity", "content") & self.permitted()
+            if self.scope.hidden_spaces:
+                found &= ~snap.terms("space", (k.lower() for k in self.scope.hidden_spaces))
+            if self.scope.hidden_types:
+                found &= ~snap.terms("type", self.scope.hidden_types)
+            snap.cache[key] = found
+        return found  # type: ignore[no-any-return]
+
+    def readable_ids(self, ids: list[str]) -> list[str]:
+        """The ``ids`` that name a document ``readable`` says this search may read."""
+        if (not self.scope.hidden_spaces and not self.scope.hidden_types
+                and self.scope.permissions is None):
+            return ids
+        where, readable = self.snap.docnum_by_id, self.readable()
+        return [i for i in ids if i in where and readable >> where[i] & 1]
 
     # --- dates -------------------------------------------------------------------------
 
@@ -481,7 +505,7 @@ class Compiler:
         if name == "parent.title":
             self.note(clause, lambda: "parent in ids of readable documents matching whoosh: "
                       f"{whoosh_text(tree, ('title',))}")
-            parents = self.text_docs(tree, ("title",)) & self.readable_parents()
+            parents = self.text_docs(tree, ("title",)) & self.readable()
             return self.snap.terms("parent", self.snap.ids_of(parents))
         if name.startswith(PROPERTY_PREFIX):
             self.note(clause, lambda: f"stored property values matching {raw!r}")

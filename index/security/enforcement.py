@@ -115,7 +115,7 @@ class PolicyLayer:
         self.log = EventLog(engine.index_dir / EVENT_LOG_FILE)
         self.settings = EventSettings()
         self._masks: dict[tuple[str, int], frozenset[str]] = {}
-        self._mtime = _mtime(path)
+        self._mtime = _signature(path)
         self.last_records: list[Any] = []
         #: Changes an interrupted process had left pending, completed by this layer.
         self.recovered: list[Outcome] = []
@@ -131,7 +131,7 @@ class PolicyLayer:
 
     def _fresh(self) -> PolicyStore:
         """Pick up changes another process wrote (``cql policy activate`` beside a REPL)."""
-        mtime = _mtime(self.store.path)
+        mtime = _signature(self.store.path)
         if mtime != self._mtime:
             if not self.store.path.is_file():
                 raise EngineError("invalid_store", f"the policy store {self.store.path} "
@@ -207,7 +207,7 @@ class PolicyLayer:
             outcome = journal.recover()
         if outcome is not None:
             self.recovered.append(outcome)
-            self._mtime = _mtime(self.store.path)
+            self._mtime = _signature(self.store.path)
             self._masks = {}
         return outcome
 
@@ -228,7 +228,7 @@ class PolicyLayer:
             change, outcome = journal.run(
                 lambda: method(policy_id, **fields) if action != "create" else method(fields),
                 utc_now(), self.settings)
-        self._mtime = _mtime(self.store.path)
+        self._mtime = _signature(self.store.path)
         self._masks = {}
         if earlier is not None:
             self.recovered.append(earlier)
@@ -239,8 +239,14 @@ class PolicyLayer:
         return change
 
 
-def _mtime(path: Path) -> float:
+def _signature(path: Path) -> tuple[int, ...]:
+    """What identifies one version of the store file: its inode (a save writes a new file
+    and renames it over the old one, and so does a rebuild), size, and modification and
+    change times in nanoseconds. The modification time alone misses a change made within
+    the file system's clock resolution, or by a copy that kept the old time; the change
+    time cannot be set back by anyone."""
     try:
-        return os.stat(path).st_mtime_ns
+        st = os.stat(path)
     except FileNotFoundError:
-        return 0.0
+        return ()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

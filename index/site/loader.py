@@ -56,6 +56,10 @@ GROUPS_FILE = "groups.jsonl"
 #: policy module; site.json describes the site itself).
 EXTRA_FILES = ("policies.json", "apps.json", "grants.json", "site.json")
 _Record = TypeVar("_Record", Space, User, Group)
+#: How deep the content tree may go: an item with more ancestors than this is rejected.
+#: Each item stores its ancestors (``ancestor =`` is one term lookup), so an uncapped chain
+#: costs time and space quadratic in its depth (10,000 levels: 50 million entries).
+MAX_TREE_DEPTH = 1000
 _FILE_ORDER = {name: rank for rank, name in
                enumerate((SPACES_FILE, USERS_FILE, GROUPS_FILE, CONTENT_FILE))}
 
@@ -274,6 +278,9 @@ def derive(
                 failed[item_id] = f"{field_name} {target_id} was rejected{where(target_id)}"
                 continue
             problem = _link_problem(item, field_name, items[target_id])
+            if problem is None and len(ancestors[target_id]) >= MAX_TREE_DEPTH:
+                problem = (f"nested deeper than {MAX_TREE_DEPTH} levels below the root "
+                           f"{ancestors[target_id][0]} (the content tree's depth limit)")
             if problem is not None:
                 failed[item_id] = problem
             else:

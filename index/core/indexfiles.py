@@ -1,0 +1,81 @@
+"""The files that make a directory a cql-search index, and its identity.
+
+``cql-index.json`` marks a directory as an index this program built (``cql index --out``
+refuses to replace a directory without it) and carries the **build id**, a random token
+written once per build. The build id is the index's identity: upserts keep it (they
+change the index, not which index it is), and a rebuild into the same directory gets a
+new one. A running engine compares it with the one it loaded to notice that the index
+was replaced under it; Whoosh's generation number cannot tell, since every fresh build
+starts at generation 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from index.errors import EngineError
+
+MARKER_FILE = "cql-index.json"
+MARKER_FORMAT = "cql-search index"
+
+
+def new_build_id() -> str:
+    return secrets.token_hex(16)
+
+
+def write_marker(directory: Path, build_id: str) -> None:
+    data = {"format": MARKER_FORMAT, "version": 1, "build_id": build_id}
+    (directory / MARKER_FILE).write_text(json.dumps(data), encoding="utf-8")
+
+
+def read_build_id(directory: Path) -> str:
+    """The build id of the index in ``directory``; ``""`` for an index built before build
+    ids existed. Raises ``EngineError("not_found")`` when the directory is gone and
+    ``EngineError("damaged")`` for an unreadable marker."""
+    path = directory / MARKER_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if directory.is_dir():
+            return ""
+        raise EngineError("not_found", f"no cql-search index in {directory}") from None
+    try:
+        data = json.loads(raw)
+        build_id = data["build_id"]
+        if data.get("format") != MARKER_FORMAT or not isinstance(build_id, str):
+            raise ValueError(build_id)
+    except (ValueError, KeyError, TypeError):
+        raise EngineError("damaged", f"the index is damaged: {path} is not a cql-search "
+                          "index marker") from None
+    return build_id
+
+
+def is_index(directory: Path) -> bool:
+    """Does ``directory`` hold a cql-search index (by its marker, or for an index built
+    before markers existed, by its catalogue and Whoosh directory)?"""
+    if (directory / MARKER_FILE).is_file():
+        return True
+    return (directory / "catalog.json").is_file() and (directory / "whoosh").is_dir()
+
+
+def fsync_tree(directory: Path) -> None:
+    """Flush every file under ``directory`` and the directories themselves to disk."""
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(root))
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
