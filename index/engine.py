@@ -14,6 +14,7 @@ import gc
 import hashlib
 import hmac
 import json
+import os
 import pickle
 import re
 import secrets

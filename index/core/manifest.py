@@ -57,7 +57,7 @@ def record(whoosh_dir: Path) -> None:
         size = (whoosh_dir / name).stat().st_size
         prior = known.get(name)
         same = prior is not None and prior[0] == size and not _TOC.match(name)
-        files[name] = prior if same else [size, crc_of(whoosh_dir / name)]
+        files[name] = list(prior) if same and prior else [size, crc_of(whoosh_dir / name)]
     data = {"generation": latest_generation(whoosh_dir), "files": files}
     temp = whoosh_dir / f"{MANIFEST_FILE}.new"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # never group-writable

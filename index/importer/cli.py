@@ -115,11 +115,12 @@ def run(args: argparse.Namespace) -> int:
                 raise EngineError("usage", f"--url: expected http(s)://..., got {args.url!r}")
             client = Client(args.url, args.user, _token(args), concurrency=args.concurrency,
                             retry=RetryPolicy(attempts=args.retries))
-            source = RemoteSource(client)
+            source: RemoteSource | DumpSource = RemoteSource(client)
         else:
-            source = DumpSource(args.from_dir)
-            for problem in source.problems:
+            dump = DumpSource(args.from_dir)
+            for problem in dump.problems:
                 print(f"skipped: {problem}", file=sys.stderr)
+            source = dump
         sink = SiteSink(args.out) if args.out else IndexSink(args.index)
         if sink.resuming:
             print("import: resuming the interrupted run", file=sys.stderr)

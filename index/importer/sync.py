@@ -249,7 +249,8 @@ class Run:
             todo.append((kind, raw))
         for start in range(0, len(todo), BATCH):
             chunk = todo[start:start + BATCH]
-            results = self.pool.map(lambda pair: self._fetch_map(*pair, space_hint), chunk)
+            results = self.pool.map(
+                lambda pair: self._fetch_map(pair[0], pair[1], space_hint), chunk)
             rows: list[tuple[str, str, dict[str, Any]]] = []
             people: list[str] = []
             for (kind, raw), outcome in zip(chunk, results, strict=True):
