@@ -254,7 +254,6 @@ class Engine:
                               f"files: {'; '.join(map(str, broken))}")
         staging = staging_dir(target)
         try:
-            staging.mkdir(parents=True)
             _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras,
                            groups=[g.model_dump(mode="json") for g in site.groups.values()],
                            rejected_accounts=sorted(site.rejected_accounts))
