@@ -331,20 +331,26 @@ class Compiler:
     def spaces_where(self, test: Callable[[Any], bool]) -> list[str]:
         return [k.lower() for k, s in self.catalog.spaces.items() if test(s)]
 
-    def readable(self) -> DocSet:
-        """Content that clauses comparing against *other* documents (``parent``,
-        ``parent.title``, ``ancestor``, ``container``) may read: any status (a draft parent
-        still names its children) and archived spaces too, but never an item the caller's
-        view permissions close, a document in a space the caller's mask hides, or one of a
-        type its token may not read (strict scopes). In a consistent index a hidden item's
-        children are hidden with it; this holds even if they were not, so the clauses cannot
-        probe hidden titles or ids."""
+    def readable(self, by_permission: bool = True) -> DocSet:
+        """Content that clauses comparing against *other* documents may read: any status
+        (a draft parent still names its children) and archived spaces too, but never a
+        document in a space the caller's mask hides or of a type its token may not read
+        (strict scopes). In a consistent index a hidden item's children are hidden with it;
+        this holds even if they were not, so the clauses cannot probe hidden titles or ids.
+
+        ``parent.title`` also needs ``by_permission``: a parent the caller may not view
+        (someone else's draft, a restricted page) must not lend its title to a probe. The
+        id clauses (``parent``, ``ancestor``, ``container``) do not: an item the view
+        permissions close closes its subtree with it, except a draft or trashed item,
+        whose visible children keep naming it (docs/permissions.md)."""
         key = ("readable", self.scope.hidden_spaces, self.scope.hidden_types,
-               self.permitted_key())
+               self.permitted_key() if by_permission else None)
         found = self.snap.cache.get(key)
         if found is None:
             snap = self.snap
-            found = snap.term("entity", "content") & self.permitted()
+            found = snap.term("entity", "content")
+            if by_permission:
+                found &= self.permitted()
             if self.scope.hidden_spaces:
                 found &= ~snap.terms("space", (k.lower() for k in self.scope.hidden_spaces))
             if self.scope.hidden_types:
@@ -353,11 +359,10 @@ class Compiler:
         return found  # type: ignore[no-any-return]
 
     def readable_ids(self, ids: list[str]) -> list[str]:
-        """The ``ids`` that name a document ``readable`` says this search may read."""
-        if (not self.scope.hidden_spaces and not self.scope.hidden_types
-                and self.scope.permissions is None):
+        """The ``ids`` that name a document the id clauses may read (``readable``)."""
+        if not self.scope.hidden_spaces and not self.scope.hidden_types:
             return ids
-        where, readable = self.snap.docnum_by_id, self.readable()
+        where, readable = self.snap.docnum_by_id, self.readable(by_permission=False)
         return [i for i in ids if i in where and readable >> where[i] & 1]
 
     # --- dates -------------------------------------------------------------------------
