@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 EMAIL = "bench@example.com"
 
 
@@ -65,6 +63,8 @@ def _free_port() -> int:
 
 
 def _start(index: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx  # here, not at import: ``cql --help`` mounts this module
+
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "index.cli", "serve", "--index", str(index), "--port",
@@ -94,6 +94,8 @@ def _time(call: Any, reps: int, warmup: int = 5) -> list[float]:
 
 def _throughput(origin: str, auth: tuple[str, str], query: str, clients: int,
                 seconds: float) -> float:
+    import httpx  # here, not at import: ``cql --help`` mounts this module
+
     counts = [0] * clients
     stop = time.monotonic() + seconds
 
@@ -113,6 +115,8 @@ def _throughput(origin: str, auth: tuple[str, str], query: str, clients: int,
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    import httpx  # here, not at import: ``cql --help`` mounts this module
+
     from index.engine import Engine
     from index.security.callers import UserCaller
 
