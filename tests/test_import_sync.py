@@ -203,9 +203,13 @@ def test_since_must_be_a_date(tmp_path: Path) -> None:
 
 def test_killed_runs_resume_to_the_uninterrupted_site(tmp_path: Path) -> None:
     with FakeConfluence(FIXTURE, user=USER, token=TOKEN) as fake:
-        reference = tmp_path / "reference"
-        assert _import(fake.url, reference, "--concurrency", "4").returncode == 0
         fake.site.delay = 0.004  # a run now takes a few seconds: time to kill it
+        reference = tmp_path / "reference"
+        began = time.monotonic()
+        assert _import(fake.url, reference, "--concurrency", "4").returncode == 0
+        # Kill points are fractions of an uninterrupted run, so a faster or slower machine
+        # still kills mid-run.
+        duration = time.monotonic() - began
         rng = random.Random(int(os.environ.get("IMPORT_KILL_SEED", "14")))
         out = tmp_path / "site"
         kills = 0
@@ -213,7 +217,7 @@ def test_killed_runs_resume_to_the_uninterrupted_site(tmp_path: Path) -> None:
             proc = subprocess.Popen(_command(fake.url, "--out", out, "--concurrency", "4"),
                                     env=ENV, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.4, 2.5))
+            time.sleep(rng.uniform(0.15, 0.85) * duration)
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1

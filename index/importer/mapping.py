@@ -87,12 +87,14 @@ def map_space(raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def map_user(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A v1 user (``/rest/api/user/bulk``) -> a ``users.jsonl`` line. Favourites and recent
-    activity are not readable for other users over REST, so they stay empty."""
+    activity are not readable for other users over REST, so they stay empty. Permission
+    fields (kind, active, guest space) are not imported: the loader's defaults apply."""
     account = raw.get("accountId")
     if not isinstance(account, str) or not account:
         raise Skip(f"{label('user', raw)}: missing accountId")
     name = raw.get("displayName") or raw.get("publicName") or account
-    return User(account_id=account, display_name=name).model_dump(mode="json")
+    return User(account_id=account, display_name=name).model_dump(
+        mode="json", exclude={"kind", "active", "guest_space"})
 
 
 def _version(raw: Mapping[str, Any]) -> Mapping[str, Any]:
