@@ -189,7 +189,7 @@ def test_a_journal_that_cannot_be_written_changes_nothing(template: Path, tmp_pa
     def no_room(path: Path, text: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(journal, "_write_atomically", no_room)
+    monkeypatch.setattr(journal, "write_atomically", no_room)
     with pytest.raises(EngineError) as caught:
         layer.change("activate", "p2")
     assert caught.value.code == "io" and "nothing was changed" in caught.value.message

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +39,7 @@ from typing import Any
 
 from index.errors import EngineError
 from index.security.events import Delivery, EventBus, EventLog, EventSettings, PolicyEvents
-from index.security.policy import PolicyChange, PolicyStore
+from index.security.policy import PolicyChange, PolicyStore, fsync_dir, write_atomically
 
 try:
     import fcntl
@@ -164,7 +162,7 @@ class PolicyJournal:
             pending = Pending(txn=str(uuid.uuid4()), time=now.isoformat(),
                               base_seq=self.log.last_seq, store_text=store_text, change=change,
                               settings=settings)
-            _io(lambda: _write_atomically(self.path, pending.to_text()),
+            _io(lambda: write_atomically(self.path, pending.to_text()),
                 "journal the policy change (nothing was changed)")
             written.append(pending)
 
@@ -227,29 +225,6 @@ def _io(action: Callable[[], Any], what: str) -> Any:
         raise EngineError("io", f"cannot {what}: {_why(error)}") from None
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)

@@ -18,6 +18,7 @@ are never filtered by the app access rule. This module holds:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import difflib
 import json
 import os
@@ -671,7 +672,7 @@ class PolicyStore:
             site=site, apps=tuple(apps), grants=tuple(grants), policies=tuple(policies)
         ).dump()
         state = _StoreState.parse(raw, str(path))
-        _write_atomically(Path(path), _to_text(state))
+        write_atomically(Path(path), _to_text(state))
         return cls(path)
 
     # -- reading ------------------------------------------------------------------------
@@ -739,7 +740,7 @@ class PolicyStore:
                 raise EngineError("invalid_store", f"journalled store: not valid JSON ({error})"
                                   ) from None
             state = _StoreState.parse(raw, f"{self._path} (journalled)")
-            _write_atomically(self._path, text)
+            write_atomically(self._path, text)
             self._state = state
 
     def create(self, policy: Policy | Mapping[str, Any]) -> PolicyChange:
@@ -840,7 +841,7 @@ class PolicyStore:
             text = _to_text(state)
             if self.before_write is not None:
                 self.before_write(change, text)
-            _write_atomically(self._path, text)
+            write_atomically(self._path, text)
             self._state = state
         return change
 
@@ -862,8 +863,19 @@ def _to_text(state: _StoreState) -> str:
     return json.dumps(state.dump(), indent=2, ensure_ascii=False) + "\n"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix."""
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or removal in ``directory`` durable (where the filesystem allows)."""
+    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix,
+    and the replacement survives a crash once this returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -875,3 +887,4 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
