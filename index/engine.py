@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from index.core.backend import IndexStore, Snapshot
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
-from index.core.documents import content_document, load_doc, space_document, url_of
+from index.core.documents import cloud_time, content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
 from index.core.indexfiles import (
     MARKER_FILE,
@@ -589,7 +589,7 @@ class Engine:
         return SearchResult(
             id=doc["id"], entityType="content", type=doc["type"], status=doc["status"],
             title=title, space=doc["space"], url=url_of("content", doc), excerpt=excerpt,
-            lastModified=_cloud_time(doc["lastmodified"]), created=_cloud_time(doc["created"]),
+            lastModified=cloud_time(doc["lastmodified"]), created=cloud_time(doc["created"]),
             score=score,
             creator=doc["creator"], parentId=doc.get("parent_id"),
             containerId=doc.get("container_id"), fileName=doc.get("file_name"),
@@ -679,12 +679,6 @@ def _cursor_clock(cursor: str, query: Query, context: SearchContext) -> SearchCo
         return context
     return context.model_copy(update={"now": instant})
 
-
-
-def _cloud_time(iso: str) -> str:
-    """ISO-8601 in UTC with milliseconds, as Confluence Cloud writes ``lastModified``."""
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _id_key(snap: Snapshot) -> Callable[[int], tuple[int, int, str]]:

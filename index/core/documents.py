@@ -7,6 +7,7 @@ excerpts cut and moved subtrees re-indexed without the original site files.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote as url_quote
 
@@ -98,3 +99,11 @@ def url_of(entity: str, doc: dict[str, Any]) -> str:
 
 def load_doc(stored: dict[str, Any]) -> dict[str, Any]:
     return json.loads(stored["doc"])  # type: ignore[no-any-return]
+
+
+def cloud_time(iso: str) -> str:
+    """ISO-8601 in UTC with milliseconds (``2025-05-12T15:56:21.000Z``), as Confluence
+    Cloud writes dates: a search result's ``lastModified`` and every date ``cql serve``
+    renders."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

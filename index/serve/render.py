@@ -7,23 +7,16 @@ base, and never looks anything up in the index itself. Expansions that need othe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote as url_quote
 
-from index.core.documents import url_of
+from index.core.documents import cloud_time, url_of
 from index.serve.access import space_id
 
 #: v1 expansions the server implements; everything else stays in ``_expandable``.
 V1_EXPANDABLE = ("body", "version", "space", "ancestors", "history", "metadata", "children",
                  "container", "childTypes", "descendants", "operations", "restrictions")
-
-
-def cloud_time(iso: str) -> str:
-    """ISO-8601 in UTC with milliseconds (``2025-05-12T15:56:21.000Z``), as Cloud writes
-    dates and as the engine writes a result's ``lastModified``."""
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def user_ref(account_id: str, users: dict[str, Any]) -> dict[str, Any]:
