@@ -454,11 +454,16 @@ class Engine:
     def search(self, cql_text: str, *, caller: Caller | None = None,
                context: SearchContext | None = None, limit: int = 25, start: int = 0,
                cursor: str | None = None, excerpt: str = "highlight",
-               dialect: str = "strict", strict_scopes: bool = False) -> SearchPage:
+               dialect: str = "strict", strict_scopes: bool = False,
+               search_scope: bool = True) -> SearchPage:
         """Run ``cql_text`` for ``caller`` and return one page of results.
 
         ``caller=None`` is the local operator: no account, no policy mask. Errors in the
         query raise :class:`cql.CqlError`; access problems raise :class:`EngineError`.
+        ``search_scope=False`` is for a front end that runs CQL to answer another
+        operation whose scopes it has checked itself (``cql serve`` reads a page by id
+        with ``id = N``): an app's token then needs no *search* scope. Nothing else
+        changes: the policy mask, grants and strict-scopes types still apply.
         """
         began = time.perf_counter()
         context = context or SearchContext()
@@ -475,7 +480,7 @@ class Engine:
             # Everything below reads one build: if the index was replaced meanwhile, what
             # was read may mix two, so the search runs again on the new one.
             state = self._current()
-            scope = self.scope_for(caller, strict_scopes)
+            scope = self.scope_for(caller, strict_scopes, search_scope=search_scope)
             first = start
             if cursor is not None:
                 first = self._open_cursor(cursor, canonical, caller, context, scope,
@@ -530,9 +535,11 @@ class Engine:
 
     # --- callers -------------------------------------------------------------------------
 
-    def scope_for(self, caller: Caller | None, strict_scopes: bool = False) -> SearchScope:
+    def scope_for(self, caller: Caller | None, strict_scopes: bool = False, *,
+                  search_scope: bool = True) -> SearchScope:
         """What ``caller`` may see: its account (for currentUser()), its policy mask and
-        its view permissions (docs/permissions.md)."""
+        its view permissions (docs/permissions.md). An app whose token lacks a search
+        scope is refused unless ``search_scope`` is False (see ``search``)."""
         if caller is None:
             return SearchScope()
         mask = self.permissions.mask(caller)
@@ -541,7 +548,7 @@ class Engine:
         layer = self.policy_layer()
         if isinstance(caller, AnonymousCaller):
             return SearchScope(hidden_spaces=layer.anonymous_hidden(), permissions=mask)
-        scope = layer.app_scope(caller, strict_scopes)
+        scope = layer.app_scope(caller, strict_scopes, search_scope=search_scope)
         scope.permissions = mask
         return scope
 

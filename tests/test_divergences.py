@@ -138,10 +138,25 @@ def test_a_cursor_is_bound_to_the_context(tiny: Engine) -> None:
         assert err.value.code == "bad_cursor"
 
 
-def test_context_takes_no_exclude_current_spaces() -> None:
-    """DIVERGENCES: ``excludeCurrentSpaces`` is not supported (the context rejects it)."""
+def test_exclude_current_spaces_keeps_archived_spaces_only(tiny: Engine) -> None:
+    """DIVERGENCES 30: ``excludeCurrentSpaces`` keeps archived spaces only (Confluence's
+    documented meaning); the engine and the reference evaluator agree on it."""
+    from index.reference.evaluator import ReferenceEvaluator
+    from index.site.loader import load_site
+
+    context = SearchContext.model_validate({"excludeCurrentSpaces": True})
+    archived = {k for k, s in tiny.spaces.items() if s.status == "archived"}
+    assert archived
+    reference = ReferenceEvaluator(load_site(TINY))
+    for text in ("type = page order by id", "type = space order by id",
+                 "type = space or type != space order by id"):
+        page = tiny.search(text, context=context, limit=1000)
+        assert page.totalSize > 0
+        assert {r.space for r in page.results} <= archived
+        assert [r.id for r in page.results] == reference.search(cql.parse(text),
+                                                                context=context)
     with pytest.raises(ValidationError):
-        SearchContext.model_validate({"excludeCurrentSpaces": True})
+        SearchContext.model_validate({"excludeCurrentSpace": True})  # a typo stays an error
 
 
 # --- a small site of our own -----------------------------------------------------------------

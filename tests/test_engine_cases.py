@@ -36,7 +36,7 @@ def run(engine: Engine, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -
     account = case.get("account_id")
     if hidden_spaces or hidden_types:
         # The mask normally comes from policies; here the case names it directly.
-        monkeypatch.setattr(engine, "scope_for", lambda caller, strict=False: SearchScope(
+        monkeypatch.setattr(engine, "scope_for", lambda caller, strict=False, **_: SearchScope(
             account_id=account, hidden_spaces=hidden_spaces, hidden_types=hidden_types))
     caller = UserCaller(account_id=account) if account else None
     context = SearchContext.model_validate({"now": DEFAULT_NOW, **(case.get("context") or {})})

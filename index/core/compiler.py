@@ -156,7 +156,8 @@ class Compiler:
         Cached on the snapshot per combination, so a caller's mask costs one set
         operation per search after its first."""
         key = ("visible", with_spaces, self.context.content_statuses,
-               self.context.include_archived_spaces, self.scope.hidden_spaces,
+               self.context.include_archived_spaces, self.context.exclude_current_spaces,
+               self.scope.hidden_spaces,
                self.scope.hidden_types, self.permitted_key(),
                frozenset(k for k, s in self.catalog.spaces.items() if s.status == "archived"))
         found = self.snap.cache.get(key)
@@ -170,9 +171,11 @@ class Compiler:
         out = content & snap.terms("status", self.context.content_statuses)
         if with_spaces:
             out |= snap.term("entity", "space")
-        if not self.context.include_archived_spaces:
-            archived = [k.lower() for k, s in self.catalog.spaces.items()
-                        if s.status == "archived"]
+        archived = [k.lower() for k, s in self.catalog.spaces.items()
+                    if s.status == "archived"]
+        if self.context.exclude_current_spaces:
+            out &= snap.terms("space", archived)
+        elif not self.context.include_archived_spaces:
             out &= ~snap.terms("space", archived)
         if self.scope.hidden_spaces:
             out &= ~(snap.terms("space", (k.lower() for k in self.scope.hidden_spaces))

@@ -44,6 +44,11 @@ class SearchContext(BaseModel):
     include_archived_spaces: bool = Field(
         False, validation_alias=_alias("include_archived_spaces", "includeArchivedSpaces")
     )
+    #: Confluence's ``excludeCurrentSpaces``: only content (and spaces) of archived spaces.
+    #: It implies ``include_archived_spaces``.
+    exclude_current_spaces: bool = Field(
+        False, validation_alias=_alias("exclude_current_spaces", "excludeCurrentSpaces")
+    )
     #: First day of the week for ``startOfWeek``/``endOfWeek``: 0 = Monday ... 6 = Sunday.
     week_start: int = Field(0, ge=0, le=6, validation_alias=_alias("week_start", "weekStart"))
 

@@ -63,7 +63,9 @@ class RemoteSource:
         # ``ancestors`` gives the parent: a move makes no new version, so the version alone
         # would not show it.
         # v2 has no label endpoint for these types; v1 gives their labels in the listing.
-        params = {"cql": cql, "cqlcontext": CONTEXT,
+        # ``includeArchivedSpaces``: without it, CQL leaves out the content of archived
+        # spaces even when the query names the space.
+        params = {"cql": cql, "cqlcontext": CONTEXT, "includeArchivedSpaces": "true",
                   "expand": "version,ancestors,metadata.labels", "limit": LIMIT}
         for page in self.client.pages("/rest/api/content/search", params):
             batch = []

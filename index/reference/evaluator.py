@@ -409,15 +409,23 @@ class ReferenceEvaluator:
             e = self._entities[eid]
             if e.status not in statuses or e.type in hidden_types or e.space_fold in hidden:
                 continue
-            if e.archived_space and not ctx.include_archived_spaces:
+            if not self._archive_allows(e.archived_space, ctx):
                 continue
             out.add(eid)
         if _names_space(where, negated=False) and "space" not in hidden_types:
             for eid in self._space_ids:
-                if self._entities[eid].archived_space and not ctx.include_archived_spaces:
+                if not self._archive_allows(self._entities[eid].archived_space, ctx):
                     continue
                 out.add(eid)
         return out
+
+    @staticmethod
+    def _archive_allows(archived_space: bool, ctx: SearchContext) -> bool:
+        """``includeArchivedSpaces`` adds archived spaces; ``excludeCurrentSpaces`` keeps
+        only them."""
+        if ctx.exclude_current_spaces:
+            return archived_space
+        return ctx.include_archived_spaces or not archived_space
 
     def _order(self, matched: set[str], query: Query) -> list[str]:
         # Stable sorts from the last key to the first give a lexicographic multi-key order

@@ -160,9 +160,11 @@ class PolicyLayer:
         store = self._fresh()
         return anonymous_blocked_spaces(store.list(), self._space_keys())
 
-    def app_scope(self, caller: AppCaller, strict_scopes: bool) -> SearchScope:
+    def app_scope(self, caller: AppCaller, strict_scopes: bool, *,
+                  search_scope: bool = True) -> SearchScope:
         """The account, hidden spaces and hidden types of an app caller, or an error when
-        its token may not search or its user never granted it access."""
+        its token may not search (unless ``search_scope`` is False: the front end checked
+        the scopes of its own operation) or its user never granted it access."""
         store = self._fresh()
         registered = store.app(caller.app_id)
         if registered is not None and registered.kind != caller.kind:
@@ -170,7 +172,8 @@ class PolicyLayer:
             # caller may not present itself as another kind to skip them.
             raise EngineError("permission", f"app {caller.app_id!r} is installed as a "
                               f"{registered.kind} app, not {caller.kind}")
-        check_search_scopes(caller)
+        if search_scope:
+            check_search_scopes(caller)
         if caller.acting_for is not None:
             check_grant(caller, store.grants, store.site or LOCAL_SITE)
         return SearchScope(

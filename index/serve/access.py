@@ -20,13 +20,10 @@ from index.core.context import SearchContext
 from index.core.documents import load_doc
 from index.engine import Engine, SearchPage
 from index.errors import EngineError
-from index.security.callers import AppCaller
-from index.security.policy import SEARCH_SCOPES
 from index.serve.errors import SCOPE_MESSAGE, ApiError, bad_request, not_found
 
 ALL_STATUSES = ("current", "draft", "archived", "trashed")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-READS_ANY = frozenset({"read:content-details:confluence"}) & SEARCH_SCOPES
 
 
 def quote(value: str) -> str:
@@ -54,20 +51,6 @@ def cql_error(err: cql.CqlError) -> ApiError:
                     "INVALID_CQL", {"cqlError": info})
 
 
-def as_reader(caller: Any) -> Any:
-    """The caller of a content read (not a search) as the engine must see it.
-
-    The engine refuses an app whose token lacks a *search* scope; a content read has had
-    its own operation's scopes checked already (``app.check_scopes``), so the engine is
-    given the granular search scope too. Scopes change nothing else the engine decides for
-    the read: the mask comes from the policies, and the strict-scopes types from the
-    per-type read scopes, which are untouched.
-    """
-    if isinstance(caller, AppCaller):
-        return caller.model_copy(update={"scopes": caller.scopes | READS_ANY})
-    return caller
-
-
 @dataclass
 class Found:
     page: SearchPage
@@ -93,7 +76,9 @@ class Reader:
 
     def search(self, text: str, caller: Any, *, context: SearchContext | None = None,
                start: int = 0, limit: int = 25, cursor: str | None = None,
-               excerpt: str = "none") -> SearchPage:
+               excerpt: str = "none", search_scope: bool = True) -> SearchPage:
+        """A CQL search for ``caller``. ``search_scope=False`` for the content reads of
+        other operations, whose scopes the route has checked (``Engine.search``)."""
         context = context or SearchContext(now=self.now())
         if cursor is not None:
             # The engine binds its cursor to the whole context, clock included: the clock of
@@ -107,7 +92,8 @@ class Reader:
         try:
             page = self.engine.search(text, caller=caller, context=context, start=start,
                                       limit=limit, cursor=cursor, excerpt=excerpt,
-                                      strict_scopes=self.strict_scopes)
+                                      strict_scopes=self.strict_scopes,
+                                      search_scope=search_scope)
             if page.next is not None:
                 millis = (context.now - EPOCH) // timedelta(milliseconds=1)
                 page = page.model_copy(update={"next": f"{page.next}.{millis}"})
@@ -122,8 +108,8 @@ class Reader:
         """One page of the items ``text`` matches for ``caller``, with their stored fields."""
         context = SearchContext(content_statuses=tuple(statuses), include_archived_spaces=True,
                                 now=self.now())
-        page = self.search(text, as_reader(caller), context=context, start=start, limit=limit,
-                           cursor=cursor)
+        page = self.search(text, caller, context=context, start=start, limit=limit,
+                           cursor=cursor, search_scope=False)
         return Found(page, self.stored(r.id for r in page.results))
 
     def stored(self, ids: Iterable[str]) -> list[dict[str, Any]]:

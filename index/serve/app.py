@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from index.engine import Engine
 from index.security.callers import AppCaller
-from index.serve import content_v1, content_v2, search_v1, users
+from index.serve import contained, content_v1, content_v2, search_v1, users
 from index.serve.access import Reader
 from index.serve.auth import Authenticator
 from index.serve.context import Call, Services
@@ -76,6 +76,29 @@ HANDLERS: dict[str, Handler] = {
     "getBlogPostLabels": content_v2.labels,
     "getSpaces": content_v2.list_spaces,
     "getSpaceById": content_v2.get_space,
+    "getPageContentProperties": content_v2.properties,
+    "getBlogpostContentProperties": content_v2.properties,
+    "getWhiteboardContentProperties": content_v2.properties,
+    "getDatabaseContentProperties": content_v2.properties,
+    "getSmartLinkContentProperties": content_v2.properties,
+    "getFolderContentProperties": content_v2.properties,
+    "getAttachments": contained.list_all,
+    "getFooterComments": contained.list_all,
+    "getInlineComments": contained.list_all,
+    "getPageAttachments": contained.list_of,
+    "getBlogpostAttachments": contained.list_of,
+    "getPageFooterComments": contained.list_of,
+    "getPageInlineComments": contained.list_of,
+    "getBlogPostFooterComments": contained.list_of,
+    "getBlogPostInlineComments": contained.list_of,
+    "getAttachmentById": contained.get_one,
+    "getFooterCommentById": contained.get_one,
+    "getInlineCommentById": contained.get_one,
+    "getAttachmentLabels": contained.attachment_labels,
+    "getAttachmentVersionDetails": contained.version,
+    "getFooterCommentVersionDetails": contained.version,
+    "getInlineCommentVersionDetails": contained.version,
+    "getBulkUserLookup": users.bulk,
     "getDataPolicyMetadata": content_v2.policy_metadata,
     "getDataPolicySpaces": content_v2.policy_spaces,
 }

@@ -37,7 +37,7 @@ def render(call: Call, doc: dict[str, Any], expand: set[str]) -> dict[str, Any]:
         found = reader.visible(call.caller, [doc["container_id"]])
         container = found[0] if found else None
     return content_v1(doc, call.base, expand, spaces=call.engine.spaces,
-                      users=call.engine.users, version=call.writer.versions.of(doc["id"]),
+                      users=call.engine.users, version=call.writer.versions.of(doc),
                       ancestors=ancestors, children=children, container=container)
 
 
@@ -89,7 +89,7 @@ async def get_content(call: Call) -> JSONResponse:
 async def history(call: Call) -> JSONResponse:
     doc = call.reader.get(call.caller, call.request.path_params["id"], statuses=ALL_STATUSES)
     return JSONResponse(history_v1(doc, call.engine.users,
-                                   call.writer.versions.of(doc["id"])))
+                                   call.writer.versions.of(doc)))
 
 
 async def child_pages(call: Call) -> JSONResponse:
@@ -176,9 +176,12 @@ async def update_content(call: Call) -> JSONResponse:
 
 
 async def delete_content(call: Call) -> Response:
+    """Trash the item, or with ``status=trashed`` purge it from the trash (Confluence's
+    v1 contract: the status names the item's current status)."""
     item_id = call.request.path_params["id"]
     doc = call.reader.get(call.caller, item_id, statuses=ALL_STATUSES)
-    call.writer.delete(doc)
+    P.statuses(call.params)  # an unknown status is a 400
+    call.writer.delete(doc, purge=call.params.get("status") == "trashed")
     return Response(status_code=204)
 
 

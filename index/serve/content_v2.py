@@ -18,7 +18,7 @@ from index.serve import params as P
 from index.serve.access import ALL_STATUSES, space_id
 from index.serve.context import Call
 from index.serve.errors import ApiError, bad_request
-from index.serve.render import item_v2, label_v2, space_v2
+from index.serve.render import item_v2, label_v2, properties_v2, space_v2
 
 V2 = "/wiki/api/v2"
 MAX_V2_LIMIT = 250
@@ -51,12 +51,18 @@ def _parent_types(call: Call, docs: list[dict[str, Any]]) -> dict[str, str]:
     return {p["id"]: p["type"] for p in call.reader.visible(call.caller, parents)}
 
 
-def _render(call: Call, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _render(call: Call, docs: list[dict[str, Any]], single: bool = False
+            ) -> list[dict[str, Any]]:
+    """v2 records; a single record (a GET by id) honours ``include-labels`` and
+    ``include-properties``, as Confluence's do."""
     parent_types = _parent_types(call, docs)
     body_format = call.params.get("body-format")
-    return [item_v2(d, version=call.writer.versions.of(d["id"]),
+    labels = single and P.boolean(call.params, "include-labels")
+    properties = single and P.boolean(call.params, "include-properties")
+    return [item_v2(d, version=call.writer.versions.of(d),
                     parent_type=parent_types.get(d.get("parent_id") or ""),
-                    body_format=body_format) for d in docs]
+                    body_format=body_format, include_labels=labels,
+                    include_properties=properties) for d in docs]
 
 
 def _space_keys_for_ids(call: Call, ids: list[str]) -> list[str]:
@@ -87,7 +93,22 @@ async def get_item(call: Call) -> JSONResponse:
     segment = call.request.url.path.split("/")[4]
     doc = call.reader.get(call.caller, call.request.path_params["id"], types=[KINDS[segment]],
                           statuses=ALL_STATUSES)
-    return JSONResponse(_render(call, [doc])[0])
+    return JSONResponse(_render(call, [doc], single=True)[0])
+
+
+async def properties(call: Call) -> JSONResponse:
+    """``GET /{pages,blogposts,whiteboards,databases,embeds,folders}/{id}/properties``."""
+    segment = call.request.url.path.split("/")[4]
+    item_id = call.request.path_params["id"]
+    doc = call.reader.get(call.caller, item_id, types=[KINDS[segment]], statuses=ALL_STATUSES)
+    rows = properties_v2(doc)
+    key = call.params.get("key")
+    if key is not None:
+        rows = [r for r in rows if r["key"] == key]
+    start, limit = _open_offset(call.params.get("cursor")), _limit(call)
+    more = _offset_cursor(start + limit) if start + limit < len(rows) else None
+    return _listing(call, f"{V2}/{segment}/{item_id}/properties", rows[start:start + limit],
+                    more)
 
 
 async def children(call: Call) -> JSONResponse:
@@ -180,7 +201,7 @@ async def delete_item(call: Call) -> Response:
     segment = call.request.url.path.split("/")[4]
     doc = call.reader.get(call.caller, call.request.path_params["id"], types=[KINDS[segment]],
                           statuses=ALL_STATUSES)
-    call.writer.delete(doc)
+    call.writer.delete(doc, purge=P.boolean(call.params, "purge"))
     return Response(status_code=204)
 
 
@@ -224,7 +245,9 @@ async def list_spaces(call: Call) -> JSONResponse:
     start, limit = _open_offset(params.get("cursor")), _limit(call)
     shown = spaces[start:start + limit]
     more = _offset_cursor(start + limit) if start + limit < len(spaces) else None
-    return _listing(call, f"{V2}/spaces", [space_v2(s) for s in shown], more)
+    labels = P.boolean(params, "include-labels")
+    return _listing(call, f"{V2}/spaces", [space_v2(s, include_labels=labels) for s in shown],
+                    more)
 
 
 async def get_space(call: Call) -> JSONResponse:
@@ -232,7 +255,8 @@ async def get_space(call: Call) -> JSONResponse:
     space = next((s for s in visible_spaces(call) if space_id(s.key) == sid), None)
     if space is None:
         raise ApiError(404, f"No space found with id: {sid}", "NOT_FOUND")
-    return JSONResponse(space_v2(space))
+    return JSONResponse(space_v2(space, include_labels=P.boolean(call.params,
+                                                                 "include-labels")))
 
 
 def _blocked(call: Call) -> frozenset[str]:

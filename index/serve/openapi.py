@@ -100,7 +100,43 @@ SCHEMAS: S = {
         "parentId": NULL_STR, "parentType": NULL_STR,
         "position": {"type": "integer", "nullable": True}, "authorId": _str(),
         "ownerId": NULL_STR, "createdAt": _str(), "embedUrl": _str(),
+        "version": _ref("Version"), "body": {"type": "object"},
+        "labels": _ref("InlineList"), "properties": _ref("InlineList"), "_links": LINKS}),
+    "InlineList": _obj(["results", "meta"], {
+        "results": {"type": "array", "items": {"type": "object"}},
+        "meta": _obj(["hasMore"], {"hasMore": {"type": "boolean"}, "cursor": NULL_STR}),
+        "_links": LINKS}),
+    "Attachment": _obj(["id", "status", "title", "createdAt", "mediaType", "fileSize",
+                        "version", "_links"], {
+        "id": _str(), "status": _str(), "title": _str(), "createdAt": _str(),
+        "pageId": _str(), "blogPostId": _str(), "customContentId": _str(),
+        "mediaType": _str(), "mediaTypeDescription": _str(), "comment": _str(),
+        "fileId": _str(), "fileSize": _int(), "webuiLink": _str(), "downloadLink": _str(),
+        "version": _ref("Version"), "labels": _ref("InlineList"), "_links": LINKS}),
+    "AttachmentArray": _obj(["results", "_links"], {
+        "results": {"type": "array", "items": _ref("Attachment")}, "_links": LINKS}),
+    "Comment": _obj(["id", "status", "title", "version", "body", "_links"], {
+        "id": _str(), "status": _str(), "title": _str(), "pageId": _str(),
+        "blogPostId": _str(), "attachmentId": _str(), "customContentId": _str(),
         "version": _ref("Version"), "body": {"type": "object"}, "_links": LINKS}),
+    "CommentArray": _obj(["results", "_links"], {
+        "results": {"type": "array", "items": _ref("Comment")}, "_links": LINKS}),
+    "VersionDetails": _obj(["number", "createdAt", "authorId"], {
+        "number": _int(), "createdAt": _str(), "authorId": _str(), "message": _str(),
+        "minorEdit": {"type": "boolean"}, "contentTypeModified": {"type": "boolean"},
+        "collaborators": {"type": "array", "items": _str()},
+        "prevVersion": {"type": "integer", "nullable": True},
+        "nextVersion": {"type": "integer", "nullable": True}}),
+    "PropertyArray": _obj(["results", "_links"], {
+        "results": {"type": "array", "items": _obj(["id", "key", "value", "version"], {
+            "id": _str(), "key": _str(), "value": {},
+            "version": _ref("Version")})}, "_links": LINKS}),
+    "UserArray": _obj(["results", "start", "limit", "size", "_links"], {
+        "results": {"type": "array", "items": _obj(["accountId", "displayName"], {
+            "type": _str(), "accountId": _str(), "accountType": _str(),
+            "displayName": _str(), "publicName": _str(), "email": _str(),
+            "isExternalCollaborator": {"type": "boolean"}, "_links": LINKS})},
+        "start": _int(), "limit": _int(), "size": _int(), "_links": LINKS}),
     "ItemArray": _obj(["results", "_links"], {
         "results": {"type": "array", "items": _ref("Item")}, "_links": LINKS}),
     "Child": _obj(["id", "status", "title", "spaceId"], {
@@ -117,7 +153,8 @@ SCHEMAS: S = {
             "id": _str(), "name": _str(), "prefix": _str()})}, "_links": LINKS}),
     "SpaceV2": _obj(["id", "key", "name", "type", "status", "_links"], {
         "id": _str(), "key": _str(), "name": _str(), "type": _str(), "status": _str(),
-        "homepageId": NULL_STR, "description": {"type": "object"}, "_links": LINKS}),
+        "homepageId": NULL_STR, "description": {"type": "object"},
+        "labels": _ref("InlineList"), "_links": LINKS}),
     "SpaceV2Array": _obj(["results", "_links"], {
         "results": {"type": "array", "items": _ref("SpaceV2")}, "_links": LINKS}),
     "DataPolicyMetadata": _obj(["anyContentBlocked"], {"anyContentBlocked":
@@ -182,6 +219,13 @@ SEARCH_PARAMS = [
 ]
 STATUS = _q("status", _str(enum=["current", "draft", "archived", "trashed", "any"]))
 V2_LIST = [_q("limit", _int(minimum=1, maximum=250)), CURSOR]
+BODY_FORMAT = _q("body-format", _str(enum=["storage"]))
+INCLUDES = [_q("include-labels", {"type": "boolean"}),
+            _q("include-properties", {"type": "boolean"})]
+V2_STATUS = _q("status", _str(enum=["current", "archived", "draft", "trashed"]))
+CONTAINED = [V2_STATUS, BODY_FORMAT, *V2_LIST]
+VERSION_PATH = [_path("id"), _path("number")]
+PROPERTIES = ([_path("id"), _q("key", _str()), *V2_LIST], None, 200, "PropertyArray")
 
 #: operationId -> (parameters, request body schema or None, success status, success schema).
 OPERATIONS: dict[str, tuple[list[S], str | None, int, str | None]] = {
@@ -210,18 +254,45 @@ OPERATIONS: dict[str, tuple[list[S], str | None, int, str | None]] = {
     "createBlogPost": ([], "V2Create", 200, "Item"),
     "createSmartLink": ([], "V2Create", 200, "Item"),
     "createDatabase": ([], "V2Create", 200, "Item"),
-    "getPageById": ([_path("id"), _q("body-format", _str(enum=["storage"]))], None, 200,
-                    "Item"),
-    "getBlogPostById": ([_path("id"), _q("body-format", _str(enum=["storage"]))], None, 200,
-                        "Item"),
-    "getSmartLinkById": ([_path("id")], None, 200, "Item"),
-    "getDatabaseById": ([_path("id")], None, 200, "Item"),
-    "getFolderById": ([_path("id")], None, 200, "Item"),
-    "getWhiteboardById": ([_path("id")], None, 200, "Item"),
+    "getPageById": ([_path("id"), BODY_FORMAT, *INCLUDES], None, 200, "Item"),
+    "getBlogPostById": ([_path("id"), BODY_FORMAT, *INCLUDES], None, 200, "Item"),
+    "getSmartLinkById": ([_path("id"), *INCLUDES], None, 200, "Item"),
+    "getDatabaseById": ([_path("id"), *INCLUDES], None, 200, "Item"),
+    "getFolderById": ([_path("id"), *INCLUDES], None, 200, "Item"),
+    "getWhiteboardById": ([_path("id"), *INCLUDES], None, 200, "Item"),
+    "getPageContentProperties": PROPERTIES,
+    "getBlogpostContentProperties": PROPERTIES,
+    "getWhiteboardContentProperties": PROPERTIES,
+    "getDatabaseContentProperties": PROPERTIES,
+    "getSmartLinkContentProperties": PROPERTIES,
+    "getFolderContentProperties": PROPERTIES,
+    "getAttachments": (CONTAINED, None, 200, "AttachmentArray"),
+    "getFooterComments": (CONTAINED, None, 200, "CommentArray"),
+    "getInlineComments": (CONTAINED, None, 200, "CommentArray"),
+    "getPageAttachments": ([_path("id"), *CONTAINED], None, 200, "AttachmentArray"),
+    "getBlogpostAttachments": ([_path("id"), *CONTAINED], None, 200,
+                               "AttachmentArray"),
+    "getPageFooterComments": ([_path("id"), *CONTAINED], None, 200, "CommentArray"),
+    "getPageInlineComments": ([_path("id"), *CONTAINED], None, 200, "CommentArray"),
+    "getBlogPostFooterComments": ([_path("id"), *CONTAINED], None, 200,
+                                  "CommentArray"),
+    "getBlogPostInlineComments": ([_path("id"), *CONTAINED], None, 200,
+                                  "CommentArray"),
+    "getAttachmentById": ([_path("id"), _q("include-labels", {"type": "boolean"})], None,
+                          200, "Attachment"),
+    "getFooterCommentById": ([_path("id"), BODY_FORMAT], None, 200, "Comment"),
+    "getInlineCommentById": ([_path("id"), BODY_FORMAT], None, 200, "Comment"),
+    "getAttachmentLabels": ([_path("id"), *V2_LIST], None, 200, "LabelArray"),
+    "getAttachmentVersionDetails": (VERSION_PATH, None, 200, "VersionDetails"),
+    "getFooterCommentVersionDetails": (VERSION_PATH, None, 200, "VersionDetails"),
+    "getInlineCommentVersionDetails": (VERSION_PATH, None, 200, "VersionDetails"),
+    "getBulkUserLookup": ([_q("accountId", _str(minLength=1), True), START,
+                           _q("limit", _int(minimum=0, maximum=200))], None, 200,
+                          "UserArray"),
     "updatePage": ([_path("id")], "V2Update", 200, "Item"),
     "updateBlogPost": ([_path("id")], "V2Update", 200, "Item"),
-    "deletePage": ([_path("id")], None, 204, None),
-    "deleteBlogPost": ([_path("id")], None, 204, None),
+    "deletePage": ([_path("id"), _q("purge", {"type": "boolean"})], None, 204, None),
+    "deleteBlogPost": ([_path("id"), _q("purge", {"type": "boolean"})], None, 204, None),
     "deleteSmartLink": ([_path("id")], None, 204, None),
     "deleteDatabase": ([_path("id")], None, 204, None),
     "getChildPages": ([_path("id"), *V2_LIST], None, 200, "ChildArray"),
@@ -229,8 +300,11 @@ OPERATIONS: dict[str, tuple[list[S], str | None, int, str | None]] = {
     "getPageLabels": ([_path("id")], None, 200, "LabelArray"),
     "getBlogPostLabels": ([_path("id")], None, 200, "LabelArray"),
     "getSpaces": ([_q("ids", _str()), _q("keys", _str()), _q("type", _str()),
-                   _q("status", _str()), *V2_LIST], None, 200, "SpaceV2Array"),
-    "getSpaceById": ([_path("id")], None, 200, "SpaceV2"),
+                   _q("status", _str()), _q("description-format", _str(enum=["plain"])),
+                   _q("include-labels", {"type": "boolean"}), *V2_LIST], None, 200,
+                  "SpaceV2Array"),
+    "getSpaceById": ([_path("id"), _q("include-labels", {"type": "boolean"})], None, 200,
+                     "SpaceV2"),
     "getDataPolicyMetadata": ([], None, 200, "DataPolicyMetadata"),
     "getDataPolicySpaces": (V2_LIST, None, 200, "DataPolicySpaceArray"),
 }

@@ -69,8 +69,8 @@ def search_context(params: QueryParams, now: datetime) -> SearchContext:
             raise bad_request(f"cqlcontext: unknown key {sorted(unknown)[0]!r} (expected "
                               "spaceKey, contentId, contentStatuses)")
         fields.update(given)
-    fields["includeArchivedSpaces"] = (boolean(params, "includeArchivedSpaces")
-                                       or boolean(params, "excludeCurrentSpaces"))
+    fields["includeArchivedSpaces"] = boolean(params, "includeArchivedSpaces")
+    fields["excludeCurrentSpaces"] = boolean(params, "excludeCurrentSpaces")
     try:
         return SearchContext.model_validate(fields)
     except ValidationError as err:

@@ -7,12 +7,15 @@ base, and never looks anything up in the index itself. Expansions that need othe
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote as url_quote
 
 from index.core.documents import cloud_time, url_of
 from index.serve.access import space_id
+from index.serve.versions import version_author
 
 #: v1 expansions the server implements; everything else stays in ``_expandable``.
 V1_EXPANDABLE = ("body", "version", "space", "ancestors", "history", "metadata", "children",
@@ -52,8 +55,8 @@ def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict
         out["space"] = space_v1(space, base)
     if "version" in tops:
         out["version"] = {"number": version, "when": cloud_time(doc["lastmodified"]),
-                          "by": user_ref(doc["creator"], users), "minorEdit": False,
-                          "message": ""}
+                          "by": user_ref(version_author(doc, version), users),
+                          "minorEdit": False, "message": ""}
     if "history" in tops:
         out["history"] = history_v1(doc, users, version)
     if "body" in tops:
@@ -91,8 +94,8 @@ def history_v1(doc: dict[str, Any], users: dict[str, Any], version: int) -> dict
     return {"latest": True, "createdBy": user_ref(doc["creator"], users),
             "createdDate": cloud_time(doc["created"]),
             "lastUpdated": {"number": version, "when": cloud_time(doc["lastmodified"]),
-                            "by": user_ref(doc["creator"], users), "minorEdit": False,
-                            "message": ""}}
+                            "by": user_ref(version_author(doc, version), users),
+                            "minorEdit": False, "message": ""}}
 
 
 def search_result_v1(result: Any, doc: dict[str, Any] | None, content: dict[str, Any] | None,
@@ -137,8 +140,91 @@ def _friendly(stamp: str | None) -> str:
 TREE_TYPES = ("page", "whiteboard", "database", "embed", "folder")
 
 
+#: How many labels or properties a v2 record carries inline (``include-labels``,
+#: ``include-properties``); ``meta.hasMore`` says when there are more, to be read from
+#: the item's ``/labels`` or ``/properties``.
+INLINE = 50
+
+
+def numeric_id(*parts: str) -> str:
+    """A stable numeric id for something the format names by key (a content property)."""
+    text = "\x1f".join(parts)
+    return str(int(hashlib.sha256(text.encode()).hexdigest()[:12], 16))
+
+
+def version_v2(doc: dict[str, Any], number: int) -> dict[str, Any]:
+    """A v2 ``Version``: version 1 is the creation, a later one the last modification."""
+    when = doc["created"] if number == 1 else doc["lastmodified"]
+    return {"createdAt": cloud_time(when), "message": "", "number": number,
+            "minorEdit": False, "authorId": version_author(doc, number)}
+
+
+def labels_v2(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [label_v2(n) for n in doc.get("labels", [])]
+
+
+def properties_v2(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A v2 ``ContentProperty`` per entry of the item's ``properties``."""
+    return [{"id": numeric_id(doc["id"], key), "key": key, "value": value,
+             "version": {"createdAt": cloud_time(doc["created"]), "message": "",
+                         "number": 1, "minorEdit": False, "authorId": doc["creator"]}}
+            for key, value in (doc.get("properties") or {}).items()]
+
+
+def inline(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """An inline list of a v2 record (``labels``, ``properties``)."""
+    return {"results": results[:INLINE], "meta": {"hasMore": len(results) > INLINE,
+                                                  "cursor": None}, "_links": {}}
+
+
+def container_key(container_type: str | None, kind: str) -> str:
+    """The field that names a comment's or attachment's container in v2."""
+    if container_type == "page":
+        return "pageId"
+    if container_type == "blogpost":
+        return "blogPostId"
+    if container_type == "attachment" and kind == "comment":
+        return "attachmentId"
+    return "customContentId"
+
+
+def _body_v2(doc: dict[str, Any], body_format: str | None) -> dict[str, Any]:
+    if body_format != "storage":
+        return {}
+    return {"storage": {"representation": "storage", "value": doc.get("body", "")}}
+
+
+def comment_v2(doc: dict[str, Any], *, version: int, container_type: str | None,
+               body_format: str | None = None) -> dict[str, Any]:
+    """A v2 footer comment (the format has no inline comments: DIVERGENCES)."""
+    placed = {**doc, "container_type": container_type}
+    return {"id": doc["id"], "status": doc["status"], "title": doc["title"],
+            container_key(container_type, "comment"): doc.get("container_id"),
+            "version": version_v2(doc, version), "body": _body_v2(doc, body_format),
+            "_links": {"webui": url_of("content", placed)}}
+
+
+def attachment_v2(doc: dict[str, Any], *, version: int, container_type: str | None
+                  ) -> dict[str, Any]:
+    """A v2 attachment. The format keeps no file: no size, and a media type guessed from
+    the file name."""
+    name = doc.get("file_name") or doc["title"]
+    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    download = f"/download/attachments/{doc.get('container_id')}/{url_quote(name)}"
+    webui = (f"/pages/viewpageattachments.action?pageId={doc.get('container_id')}"
+             f"&preview={url_quote('/' + str(doc.get('container_id')) + '/' + doc['id'])}")
+    return {"id": doc["id"], "status": doc["status"], "title": doc["title"],
+            "createdAt": cloud_time(doc["created"]),
+            container_key(container_type, "attachment"): doc.get("container_id"),
+            "mediaType": media, "mediaTypeDescription": media, "comment": "",
+            "fileId": numeric_id(doc["id"], "file"), "fileSize": 0, "webuiLink": webui,
+            "downloadLink": download, "version": version_v2(doc, version),
+            "_links": {"webui": webui, "download": download}}
+
+
 def item_v2(doc: dict[str, Any], *, version: int, parent_type: str | None,
-            body_format: str | None = None) -> dict[str, Any]:
+            body_format: str | None = None, include_labels: bool = False,
+            include_properties: bool = False) -> dict[str, Any]:
     """A v2 page, blog post, embed, database, folder or whiteboard."""
     kind = doc["type"]
     out: dict[str, Any] = {"id": doc["id"], "type": kind, "status": doc["status"],
@@ -151,21 +237,29 @@ def item_v2(doc: dict[str, Any], *, version: int, parent_type: str | None,
         out["position"] = None
     if kind == "embed":
         out["embedUrl"] = doc.get("url") or ""
-    out["version"] = {"createdAt": cloud_time(doc["lastmodified"]), "message": "",
-                      "number": version, "minorEdit": False, "authorId": doc["creator"]}
+    out["version"] = version_v2(doc, version)
     if kind in ("page", "blogpost"):
-        out["body"] = ({"storage": {"representation": "storage", "value": doc.get("body", "")}}
-                       if body_format == "storage" else {})
+        out["body"] = _body_v2(doc, body_format)
+    if include_labels:
+        out["labels"] = inline(labels_v2(doc))
+    if include_properties:
+        out["properties"] = inline(properties_v2(doc))
     out["_links"] = {"webui": url_of("content", doc), "tinyui": f"/x/{doc['id']}"}
     return out
 
 
-def space_v2(space: Any, homepage_id: str | None = None) -> dict[str, Any]:
-    return {"id": space_id(space.key), "key": space.key, "name": space.name,
-            "type": space.type, "status": space.status, "homepageId": homepage_id,
-            "description": {"plain": {"value": space.description,
-                                      "representation": "plain"}},
-            "_links": {"webui": f"/spaces/{url_quote(space.key)}"}}
+def space_v2(space: Any, homepage_id: str | None = None, include_labels: bool = False
+             ) -> dict[str, Any]:
+    """A v2 space; its categories are its ``team`` labels, as in Confluence."""
+    out = {"id": space_id(space.key), "key": space.key, "name": space.name,
+           "type": space.type, "status": space.status, "homepageId": homepage_id,
+           "description": {"plain": {"value": space.description,
+                                     "representation": "plain"}},
+           "_links": {"webui": f"/spaces/{url_quote(space.key)}"}}
+    if include_labels:
+        out["labels"] = inline([{"id": numeric_id(space.key, "team", c), "name": c,
+                                 "prefix": "team"} for c in space.categories])
+    return out
 
 
 def label_v2(name: str) -> dict[str, Any]:

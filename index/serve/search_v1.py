@@ -38,8 +38,6 @@ def _run(call: Call) -> tuple[Any, str, set[str], int]:
     excerpt = params.get("excerpt") or "highlight"
     if excerpt not in EXCERPTS:
         raise bad_request(f"excerpt must be one of {', '.join(EXCERPTS)}, got {excerpt!r}")
-    if P.boolean(params, "excludeCurrentSpaces"):
-        raise bad_request("excludeCurrentSpaces=true is not supported by this server")
     context = P.search_context(params, call.reader.now())
     cursor = params.get("cursor") or None
     page = call.reader.search(text, call.caller, context=context, start=start, limit=limit,
@@ -63,7 +61,7 @@ def _content(call: Call, doc: dict[str, Any], expand: set[str]) -> dict[str, Any
     ancestors = (call.reader.visible(call.caller, doc.get("ancestors", []))
                  if "ancestors" in {e.split(".")[0] for e in expand} else None)
     return content_v1(doc, call.base, expand, spaces=engine.spaces, users=engine.users,
-                      version=call.writer.versions.of(doc["id"]), ancestors=ancestors)
+                      version=call.writer.versions.of(doc), ancestors=ancestors)
 
 
 async def search(call: Call) -> JSONResponse:

@@ -25,6 +25,7 @@ from index.security.callers import AppCaller, UserCaller
 from index.serve import params as P
 from index.serve.access import cql_error
 from index.serve.context import Call
+from index.serve.errors import bad_request
 from index.serve.render import user_ref
 
 ID_FIELDS = ("user", "user.accountid", "user.userkey")
@@ -139,3 +140,23 @@ async def search_users(call: Call) -> JSONResponse:
         "results": results, "start": start, "limit": limit, "size": len(results),
         "totalSize": len(hits), "cqlQuery": text,
         "searchDuration": round((time.perf_counter() - began) * 1000), "_links": links})
+
+
+async def bulk(call: Call) -> JSONResponse:
+    """``GET /wiki/rest/api/user/bulk?accountId=A&accountId=B``: the users named, in the
+    order asked; account ids the site does not know are left out (users are not
+    content: the app access rule does not apply)."""
+    wanted = [a for v in call.params.getlist("accountId") for a in v.split(",") if a]
+    if not wanted:
+        raise bad_request("accountId query parameter is required but was empty")
+    start = P.integer(call.params, "start", 0)
+    limit = P.integer(call.params, "limit", 200, 200) or 1
+    known = [a for a in dict.fromkeys(wanted) if a in call.engine.users]
+    shown = known[start:start + limit]
+    results = [{**user_ref(a, call.engine.users), "email": "",
+                "isExternalCollaborator": call.engine.users[a].kind == "guest",
+                "_links": {"self": f"{call.base}/rest/api/user?accountId={a}"}}
+               for a in shown]
+    return JSONResponse({"results": results, "start": start, "limit": limit,
+                         "size": len(results),
+                         "_links": {"base": call.base, "context": "/wiki"}})

@@ -1,9 +1,13 @@
 """Version numbers of content items, kept beside the index (``versions.json``).
 
 The site format has no version history; Confluence clients need ``version.number`` to
-update a page (they send the current number plus one). Every item starts at version 1 and
-each update through the server adds one. The file is small (only items edited through the
-server are listed) and written under an exclusive lock, so several workers share it.
+update a page (they send the current number plus one). An item of the site starts at
+version 1, or 2 when it was modified after it was created (``lastmodified`` later than
+``created``: it has had at least two versions), and each update through the server adds
+one. The author of the latest version is the last of the item's contributors (updates
+through the server put their author last); version 1 is the creator's. The file is
+small (only items edited through the server are listed) and written under an exclusive
+lock, so several workers share it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 VERSIONS_FILE = "versions.json"
 LOCK_FILE = "serve.lock"
@@ -28,6 +33,18 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def base_version(doc: dict[str, Any]) -> int:
+    """The version of an item never updated through the server."""
+    return 1 if doc["lastmodified"] == doc["created"] else 2
+
+
+def version_author(doc: dict[str, Any], number: int) -> str:
+    """Who made version ``number`` as far as the format knows: the creator for version 1,
+    the last contributor for a later one."""
+    contributors = doc.get("contributors") or []
+    return str(contributors[-1]) if number > 1 and contributors else str(doc["creator"])
 
 
 class Versions:
@@ -46,8 +63,9 @@ class Versions:
             self._seen = (mtime, data)
         return dict(self._seen[1])
 
-    def of(self, item_id: str) -> int:
-        return self._read().get(item_id, 1)
+    def of(self, doc: dict[str, Any]) -> int:
+        """The current version number of the stored item ``doc``."""
+        return self._read().get(doc["id"]) or base_version(doc)
 
     def set(self, item_id: str, number: int | None) -> None:
         """Record ``number`` for ``item_id`` (None forgets it); call under ``write_lock``."""

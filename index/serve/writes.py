@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from index.core.documents import load_doc
 from index.engine import Engine
 from index.errors import EngineError
 from index.security.callers import AppCaller, UserCaller
-from index.serve.access import Reader, as_reader, engine_error
+from index.serve.access import Reader, engine_error
 from index.serve.errors import ApiError, bad_request
 from index.serve.versions import Versions, write_lock
 from index.site.models import ContentLine
@@ -56,7 +57,8 @@ class Writer:
     def _space_hidden(self, caller: Any, key: str) -> bool:
         author_of(caller)  # anonymous callers never write: 403 before anything else
         try:
-            scope = self.engine.scope_for(as_reader(caller), self.reader.strict_scopes)
+            scope = self.engine.scope_for(caller, self.reader.strict_scopes,
+                                           search_scope=False)
         except EngineError as err:
             raise engine_error(err) from None
         return key.casefold() in {k.casefold() for k in scope.hidden_spaces}
@@ -100,7 +102,7 @@ class Writer:
             if target["space"] != doc["space"]:
                 raise bad_request("moving content to another space is not supported")
         with write_lock(self.engine.index_dir):
-            current = self.versions.of(doc["id"])
+            current = self.versions.of(doc)
             if version is None:
                 raise bad_request("version.number is required to update content")
             if version != current + 1:
@@ -109,18 +111,58 @@ class Writer:
             line = {k: v for k, v in doc.items() if k in LINE_FIELDS}
             line.update({k: v for k, v in changes.items() if v is not None})
             line["lastmodified"] = datetime.now(UTC).isoformat()
-            if author not in line.get("contributors", []):
-                line["contributors"] = [*line.get("contributors", []), author]
+            # The author of the new version goes last: the latest version's author is the
+            # last contributor (``versions.version_author``).
+            others = [c for c in line.get("contributors", []) if c != author]
+            line["contributors"] = [*others, author]
             self._upsert(line)
             self.versions.set(doc["id"], version)
         return version
 
-    def delete(self, doc: dict[str, Any]) -> None:
+    def trash(self, doc: dict[str, Any]) -> None:
+        """Move a visible item to the trash, as Confluence's DELETE does: its status becomes
+        ``trashed`` (its comments and attachments are trashed with it: they follow their
+        container, docs/permissions.md) and its tree children move up to its parent.
+        The children are read from the snapshot, not through the caller: a child the
+        caller may not see must move too, or it would hang from a trashed page."""
+        with write_lock(self.engine.index_dir):
+            snap = self.engine.store.snapshot()
+            line = {k: v for k, v in doc.items() if k in LINE_FIELDS}
+            line["status"] = "trashed"
+            moved = [line]
+            for child_id in snap.ids_of(snap.term("parent", doc["id"])):
+                child = load_doc(snap.stored(snap.docnum_by_id[child_id]))
+                child = {k: v for k, v in child.items() if k in LINE_FIELDS}
+                child.pop("parent_id", None)
+                if doc.get("parent_id"):
+                    child["parent_id"] = doc["parent_id"]
+                moved.append(child)
+            self._upsert(moved)
+
+    def purge(self, doc: dict[str, Any]) -> None:
+        """Delete an item for good (``Engine.delete``: what it contains goes with it)."""
         with write_lock(self.engine.index_dir):
             self.engine.delete([doc["id"]])
             self.versions.set(doc["id"], None)
 
-    def _upsert(self, line: dict[str, Any]) -> None:
-        rejects = self.engine.upsert([line])
+    def delete(self, doc: dict[str, Any], *, purge: bool) -> None:
+        """Confluence's DELETE: a current or archived item goes to the trash; a trashed
+        one is purged when the request says so (``purge``), else it is a 400; comments
+        and drafts, which have no trash, are purged at once."""
+        if doc["status"] == "trashed":
+            if not purge:
+                raise bad_request(f"content {doc['id']} is already in the trash; delete it "
+                                  "with purge=true (v2) or status=trashed (v1) to purge it")
+            self.purge(doc)
+        elif purge:
+            raise bad_request(f"content {doc['id']} is not in the trash: only trashed "
+                              "content can be purged")
+        elif doc["type"] == "comment" or doc["status"] == "draft":
+            self.purge(doc)  # comments and drafts have no trash: they go for good
+        else:
+            self.trash(doc)
+
+    def _upsert(self, line: dict[str, Any] | list[dict[str, Any]]) -> None:
+        rejects = self.engine.upsert(line if isinstance(line, list) else [line])
         if rejects:
             raise bad_request("; ".join(r.message for r in rejects))
