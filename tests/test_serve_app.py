@@ -9,6 +9,7 @@ import pytest
 from serve_helpers import ALICE, copy_fixture_index
 
 from index import Engine
+from index.core.context import SearchContext
 from index.serve.access import space_id
 from index.serve.app import create_app
 from index.serve.operations import operation, operations
@@ -50,11 +51,26 @@ def test_space_ids_are_derived_from_keys(engine: Engine) -> None:
     assert one["key"] == "HR"
 
 
-def test_exclude_current_spaces_is_refused(engine: Engine) -> None:
+def test_exclude_current_spaces_searches_archived_spaces_only(engine: Engine) -> None:
+    """``excludeCurrentSpaces=true``: "exclude current spaces and only show archived
+    spaces", as Confluence documents the parameter; the next link keeps it."""
     client = _alice(engine)
-    r = client.get("/wiki/rest/api/search", params={"cql": "type = page",
-                                                    "excludeCurrentSpaces": "true"})
-    assert r.status_code == 400 and "excludeCurrentSpaces" in r.json()["message"]
+    archived = {k for k, s in engine.spaces.items() if s.status == "archived"}
+    params = {"cql": "type = page", "excludeCurrentSpaces": "true", "limit": 5}
+    r = client.get("/wiki/rest/api/search", params=params)
+    body = r.json()
+    assert r.status_code == 200 and body["totalSize"] > 5
+    seen = [x["content"]["id"] for x in body["results"]]
+    nxt = client.get(body["_links"]["base"] + body["_links"]["next"]).json()
+    seen += [x["content"]["id"] for x in nxt["results"]]
+    spaces = {r.space for r in engine.search(
+        f"id in ({', '.join(seen)})", limit=100,
+        context=SearchContext(include_archived_spaces=True)).results}
+    assert spaces == archived and len(seen) == 10
+    current = client.get("/wiki/rest/api/search", params={"cql": "type = page"}).json()
+    assert current["totalSize"] > 0 and not {
+        x["resultGlobalContainer"]["title"] for x in current["results"]} & {
+        engine.spaces[k].name for k in archived}
 
 
 def test_v2_paging_with_link_header(engine: Engine) -> None:
@@ -89,7 +105,14 @@ def test_v2_tree_reads_and_embed_lifecycle(engine: Engine) -> None:
     assert embed["parentType"] == "page" and embed["embedUrl"] == "https://status.example"
     assert client.get(f"/wiki/api/v2/embeds/{embed['id']}").status_code == 200
     assert client.get(f"/wiki/api/v2/pages/{embed['id']}").status_code == 404  # wrong type
+    # DELETE trashes (Alice administers ENG, so she still reads it), purge=true purges
     assert client.delete(f"/wiki/api/v2/embeds/{embed['id']}").status_code == 204
+    trashed = client.get(f"/wiki/api/v2/embeds/{embed['id']}")
+    assert trashed.status_code == 200 and trashed.json()["status"] == "trashed"
+    again = client.delete(f"/wiki/api/v2/embeds/{embed['id']}")
+    assert again.status_code == 400 and "purge=true" in again.json()["errors"][0]["detail"]
+    assert client.delete(f"/wiki/api/v2/embeds/{embed['id']}",
+                         params={"purge": "true"}).status_code == 204
     assert client.get(f"/wiki/api/v2/embeds/{embed['id']}").status_code == 404
 
 
