@@ -121,23 +121,30 @@ class Writer:
 
     def trash(self, doc: dict[str, Any]) -> None:
         """Move a visible item to the trash, as Confluence's DELETE does: its status becomes
-        ``trashed`` (its comments and attachments are trashed with it: they follow their
-        container, docs/permissions.md) and its tree children move up to its parent.
-        The children are read from the snapshot, not through the caller: a child the
-        caller may not see must move too, or it would hang from a trashed page."""
+        ``trashed``, and so does the status of the comments and attachments it holds
+        (they go to the trash with it, and leave search results with it), and its tree
+        children move up to its parent. These are read from the snapshot, not through the
+        caller: what the caller may not see must follow too."""
         with write_lock(self.engine.index_dir):
             snap = self.engine.store.snapshot()
-            line = {k: v for k, v in doc.items() if k in LINE_FIELDS}
-            line["status"] = "trashed"
-            moved = [line]
+
+            def line_of(item_id: str) -> dict[str, Any]:
+                stored = load_doc(snap.stored(snap.docnum_by_id[item_id]))
+                return {k: v for k, v in stored.items() if k in LINE_FIELDS}
+
+            changed, holders = [], [doc["id"]]
+            while holders:  # the item, what it holds, what that holds (an attachment's...)
+                line = line_of(holders.pop())
+                line["status"] = "trashed"
+                changed.append(line)
+                holders.extend(snap.ids_of(snap.term("container", line["id"])))
             for child_id in snap.ids_of(snap.term("parent", doc["id"])):
-                child = load_doc(snap.stored(snap.docnum_by_id[child_id]))
-                child = {k: v for k, v in child.items() if k in LINE_FIELDS}
+                child = line_of(child_id)
                 child.pop("parent_id", None)
                 if doc.get("parent_id"):
                     child["parent_id"] = doc["parent_id"]
-                moved.append(child)
-            self._upsert(moved)
+                changed.append(child)
+            self._upsert(changed)
 
     def purge(self, doc: dict[str, Any]) -> None:
         """Delete an item for good (``Engine.delete``: what it contains goes with it)."""
