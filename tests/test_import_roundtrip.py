@@ -1,10 +1,8 @@
 """Round trip: a site, served as Confluence REST, imported, indexed, answers like the site.
 
-The server is the stand-in Confluence of benchmarks/fake_confluence.py. The issue asks for
-the round trip through ``cql serve``: against it an import reads spaces, pages, blog posts,
-the v1 listing and single records, then stops at ``GET /wiki/api/v2/attachments`` (404),
-since ``cql serve`` has no v2 attachment or comment lists and no ``/rest/api/user/bulk``
-yet. For every
+The server is the stand-in Confluence of benchmarks/fake_confluence.py, which serves the
+site files themselves (no permissions) and can inject faults; the same round trip through
+the real ``cql serve`` is tests/test_import_serve.py. For every
 query of tests/cases/import_roundtrip.cql, the index built from the original site and the
 index built from its import must return the same ids in the same order, and the same
 totals. Then editors create, edit, move and delete through the server, an incremental
