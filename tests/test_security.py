@@ -883,6 +883,21 @@ def test_an_app_without_search_scopes_gets_a_scope_error(world: World, scopes: s
             assert "search:confluence" in err.value.message
 
 
+def test_search_scope_false_reads_without_a_search_scope_and_masks_alike(world: World
+                                                                          ) -> None:
+    """``search_scope=False`` (a front end answering its own operation, whose scopes it
+    checked) drops only the search-scope check: the mask is the one a search gets."""
+    searcher = world.app.model_copy(update={"scopes": SEARCH})
+    reader = world.app.model_copy(update={"scopes": frozenset({"read:page:confluence"})})
+    want = [r.id for r in world.engine.search(ALL_TYPES_CQL, caller=searcher,
+                                              limit=1000).results]
+    got = world.engine.search(ALL_TYPES_CQL, caller=reader, limit=1000, search_scope=False)
+    assert [r.id for r in got.results] == want
+    assert set(want) == set(expected_for_app(world, ALL_TYPES_CQL))
+    with pytest.raises(EngineError):
+        world.engine.search(ALL_TYPES_CQL, caller=reader)
+
+
 def test_either_search_scope_opens_search(world: World) -> None:
     for scope in ("search:confluence", "read:content-details:confluence"):
         caller = world.app.model_copy(update={"scopes": frozenset({scope})})
