@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 
 from index.serve import params as P
 from index.serve.access import ALL_STATUSES
-from index.serve.content_v2 import KINDS, V2, _limit, _listing, _offset_cursor, _open_offset
+from index.serve.content_v2 import KINDS, V2, listing, offset_cursor, open_offset, v2_limit
 from index.serve.context import Call
 from index.serve.errors import ApiError, not_found
 from index.serve.render import attachment_v2, comment_v2, label_v2, version_v2
@@ -51,14 +51,14 @@ def _segment(call: Call, index: int) -> str:
 def _page(call: Call, path: str, text: str) -> JSONResponse:
     found = call.reader.find(text + " order by id", call.caller,
                              statuses=P.statuses(call.params, ("current",)),
-                             limit=_limit(call), cursor=call.params.get("cursor") or None)
-    return _listing(call, path, _render(call, found.docs), found.page.next)
+                             limit=v2_limit(call), cursor=call.params.get("cursor") or None)
+    return listing(call, path, _render(call, found.docs), found.page.next)
 
 
 def _empty(call: Call, path: str) -> JSONResponse:
     P.statuses(call.params)  # the same 400s as a list that has records
-    _limit(call)
-    return _listing(call, path, [], None)
+    v2_limit(call)
+    return listing(call, path, [], None)
 
 
 async def list_all(call: Call) -> JSONResponse:
@@ -121,7 +121,7 @@ async def version(call: Call) -> JSONResponse:
 async def attachment_labels(call: Call) -> JSONResponse:
     doc = _record(call)
     labels = [label_v2(n) for n in doc.get("labels", [])]
-    start, limit = _open_offset(call.params.get("cursor")), _limit(call)
-    more = _offset_cursor(start + limit) if start + limit < len(labels) else None
-    return _listing(call, f"{V2}/attachments/{doc['id']}/labels", labels[start:start + limit],
+    start, limit = open_offset(call.params.get("cursor")), v2_limit(call)
+    more = offset_cursor(start + limit) if start + limit < len(labels) else None
+    return listing(call, f"{V2}/attachments/{doc['id']}/labels", labels[start:start + limit],
                     more)

@@ -27,7 +27,7 @@ KINDS = {"pages": "page", "blogposts": "blogpost", "embeds": "embed", "databases
          "folders": "folder", "whiteboards": "whiteboard"}
 
 
-def _listing(call: Call, path: str, results: list[Any], cursor: str | None) -> JSONResponse:
+def listing(call: Call, path: str, results: list[Any], cursor: str | None) -> JSONResponse:
     links: dict[str, str] = {"base": call.base}
     headers = {}
     if cursor:
@@ -38,7 +38,7 @@ def _listing(call: Call, path: str, results: list[Any], cursor: str | None) -> J
     return JSONResponse({"results": results, "_links": links}, headers=headers)
 
 
-def _limit(call: Call) -> int:
+def v2_limit(call: Call) -> int:
     return P.integer(call.params, "limit", 25, MAX_V2_LIMIT) or 1
 
 
@@ -79,14 +79,14 @@ async def list_items(call: Call) -> JSONResponse:
     if space_ids:
         keys = _space_keys_for_ids(call, space_ids)
         if not keys:
-            return _listing(call, f"{V2}/{segment}", [], None)
+            return listing(call, f"{V2}/{segment}", [], None)
         clauses.append("space in (" + ", ".join(f'"{k}"' for k in keys) + ")")
     text = " and ".join(clauses) + " order by id"
-    found = call.reader.find(text, call.caller, statuses=_statuses(call), limit=_limit(call),
+    found = call.reader.find(text, call.caller, statuses=_statuses(call), limit=v2_limit(call),
                              cursor=call.params.get("cursor") or None)
     title = call.params.get("title")
     docs = [d for d in found.docs if title is None or d["title"] == title]
-    return _listing(call, f"{V2}/{segment}", _render(call, docs), found.page.next)
+    return listing(call, f"{V2}/{segment}", _render(call, docs), found.page.next)
 
 
 async def get_item(call: Call) -> JSONResponse:
@@ -105,9 +105,9 @@ async def properties(call: Call) -> JSONResponse:
     key = call.params.get("key")
     if key is not None:
         rows = [r for r in rows if r["key"] == key]
-    start, limit = _open_offset(call.params.get("cursor")), _limit(call)
-    more = _offset_cursor(start + limit) if start + limit < len(rows) else None
-    return _listing(call, f"{V2}/{segment}/{item_id}/properties", rows[start:start + limit],
+    start, limit = open_offset(call.params.get("cursor")), v2_limit(call)
+    more = offset_cursor(start + limit) if start + limit < len(rows) else None
+    return listing(call, f"{V2}/{segment}/{item_id}/properties", rows[start:start + limit],
                     more)
 
 
@@ -115,10 +115,10 @@ async def children(call: Call) -> JSONResponse:
     item_id = call.request.path_params["id"]
     call.reader.get(call.caller, item_id, types=["page"], statuses=ALL_STATUSES)
     found = call.reader.find(f"parent = {item_id} and type = page order by id", call.caller,
-                             limit=_limit(call), cursor=call.params.get("cursor") or None)
+                             limit=v2_limit(call), cursor=call.params.get("cursor") or None)
     results = [{"id": d["id"], "status": d["status"], "title": d["title"],
                 "spaceId": space_id(d["space"]), "childPosition": None} for d in found.docs]
-    return _listing(call, f"{V2}/pages/{item_id}/children", results, found.page.next)
+    return listing(call, f"{V2}/pages/{item_id}/children", results, found.page.next)
 
 
 async def ancestors(call: Call) -> JSONResponse:
@@ -208,11 +208,11 @@ async def delete_item(call: Call) -> Response:
 # --- spaces and data policies ----------------------------------------------------------------
 
 
-def _offset_cursor(offset: int) -> str:
+def offset_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
-def _open_offset(cursor: str | None) -> int:
+def open_offset(cursor: str | None) -> int:
     if not cursor:
         return 0
     try:
@@ -242,11 +242,11 @@ async def list_spaces(call: Call) -> JSONResponse:
               if (not ids or space_id(s.key) in ids) and (not keys or s.key in keys)
               and (not params.get("type") or s.type == params["type"])
               and (not params.get("status") or s.status == params["status"])]
-    start, limit = _open_offset(params.get("cursor")), _limit(call)
+    start, limit = open_offset(params.get("cursor")), v2_limit(call)
     shown = spaces[start:start + limit]
-    more = _offset_cursor(start + limit) if start + limit < len(spaces) else None
+    more = offset_cursor(start + limit) if start + limit < len(spaces) else None
     labels = P.boolean(params, "include-labels")
-    return _listing(call, f"{V2}/spaces", [space_v2(s, include_labels=labels) for s in shown],
+    return listing(call, f"{V2}/spaces", [space_v2(s, include_labels=labels) for s in shown],
                     more)
 
 
@@ -271,12 +271,12 @@ async def policy_metadata(call: Call) -> JSONResponse:
 
 async def policy_spaces(call: Call) -> JSONResponse:
     blocked = _blocked(call)
-    start, limit = _open_offset(call.params.get("cursor")), _limit(call)
+    start, limit = open_offset(call.params.get("cursor")), v2_limit(call)
     spaces = visible_spaces(call)
     shown = spaces[start:start + limit]
     results = [{"id": space_id(s.key), "key": s.key, "name": s.name,
                 "description": {"plain": {"value": s.description, "representation": "plain"}},
                 "dataPolicy": {"anyContentBlocked": s.key in blocked},
                 "_links": {"webui": f"/spaces/{s.key}"}} for s in shown]
-    more = _offset_cursor(start + limit) if start + limit < len(spaces) else None
-    return _listing(call, f"{V2}/data-policies/spaces", results, more)
+    more = offset_cursor(start + limit) if start + limit < len(spaces) else None
+    return listing(call, f"{V2}/data-policies/spaces", results, more)
