@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 import cql
 from cql.ast import Query
-from index.core import docsets, manifest
+from index.core import docsets, manifest, relevance
 from index.core.backend import IndexStore, Snapshot
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
@@ -572,8 +572,8 @@ class Engine:
         if not terms:
             default = _ordering(snap, (("lastmodified", True),))
             return [(d, None) for d in default.top(hits, total, needed)]
-        ordering, scores = _relevance(snap, tuple(sorted(set(terms))), universe)
-        return [(d, scores.get(d, 0.0)) for d in ordering.top(hits, total, needed)]
+        return list(relevance.top(snap, tuple(sorted(set(terms))), universe, hits, total,
+                                  needed, _ordering(snap, (("lastmodified", True),))))
 
     # --- results -------------------------------------------------------------------------
 
@@ -783,32 +783,6 @@ def _counting(progress: Callable[[int, int], None] | None, total: int
         progress(done, total)
 
     return step
-
-
-def _relevance(snap: Snapshot, terms: tuple[tuple[str, str], ...], universe: int
-               ) -> tuple[Ordering, dict[int, float]]:
-    """Relevance order for (field, stem) ``terms`` over what the caller may see (``universe``):
-    scored documents by score, then every other document by lastmodified descending;
-    ties by lastmodified, then id. Built once per token set, universe and snapshot (the
-    most recent few are kept)."""
-    cache: dict[tuple[tuple[tuple[str, str], ...], int], tuple[Ordering, dict[int, float]]] = (
-        snap.cache.setdefault("relevance", {}))
-    found = cache.get((terms, universe))
-    if found is None:
-        default = _ordering(snap, (("lastmodified", True),))
-        scores = snap.scored(terms, universe)
-        rank = default.rank
-        first = sorted(scores, key=lambda d: (-scores[d], rank[d]))
-        rest = (d for d in default.order if d not in scores)
-        found = (Ordering([*first, *rest], snap.size), scores)
-        if len(cache) >= RELEVANCE_CACHE:
-            cache.pop(next(iter(cache)))
-        cache[(terms, universe)] = found
-    return found
-
-
-#: How many relevance orderings a snapshot keeps (under 1 MB each at 100,000 documents).
-RELEVANCE_CACHE = 64
 
 
 def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],

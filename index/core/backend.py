@@ -3,14 +3,14 @@
 whoosh-reloaded is unmaintained (docs/whoosh.md), so everything the engine
 needs from it passes through the small surface here: a schema, a writer, and a
 ``Snapshot`` of one searcher that answers in document sets (see ``docsets``), columns
-for sorting, scores for relevance and stored fields for results. Another engine can be
-added by writing another module with the same ``Snapshot`` methods.
+for sorting, term frequencies and field lengths for relevance (scored in ``relevance``)
+and stored fields for results. Another engine can be added by writing another module
+with the same ``Snapshot`` methods.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
@@ -442,39 +442,6 @@ class Snapshot:
             self.cache[cache_key] = found
         return found
 
-    def scored(self, terms: tuple[tuple[str, str], ...], universe: DocSet
-               ) -> dict[int, float]:
-        """BM25F scores (Whoosh's formula, B=0.75, K1=1.2) of the documents of
-        ``universe`` that hold any of the (field, stem) ``terms``, summed over them.
-
-        The collection statistics (document count, document frequencies, average field
-        lengths) are taken over ``universe``, i.e. over what the caller may see: scores,
-        and so the order of results, never depend on content hidden from the caller.
-        """
-        n = docsets.count(universe)
-        if not n:
-            return {}
-        raw = docsets.as_bytes(universe, self.size)
-        scores: dict[int, float] = {}
-        get = scores.get
-        by_field: dict[str, list[str]] = {}
-        for field, token in terms:
-            by_field.setdefault(field, []).append(token)
-        for field, tokens in by_field.items():
-            lengths = self.field_lengths(field)
-            avgdl = self._length_sum(field, universe) / n or 1.0
-            for token in tokens:
-                df = docsets.count(self.term(field, token) & universe)
-                if not df:
-                    continue
-                idf = math.log(n / (df + 1)) + 1.0
-                docs, tfs = self.term_frequencies(field, token)
-                for d, tf in zip(docs, tfs, strict=True):
-                    if raw[d >> 3] >> (d & 7) & 1:
-                        norm = tf + K1 * ((1 - B) + B * lengths[d] / avgdl)
-                        scores[d] = get(d, 0.0) + idf * tf * (K1 + 1) / norm
-        return scores
-
     def term_frequencies(self, field: str, token: str) -> tuple[array[int], array[float]]:
         """Each document holding ``token`` in ``field`` and how often (cached)."""
         key = ("tf", field, token)
@@ -503,17 +470,6 @@ class Snapshot:
                 found = self.cache[key] = array("i", (length(d, field) or 0
                                                       for d in range(self.size)))
         return found  # type: ignore[no-any-return]
-
-    def _length_sum(self, field: str, universe: DocSet) -> int:
-        """Total length of ``field`` over ``universe``: the live total minus the few
-        documents outside it (cheaper than summing the many inside)."""
-        lengths = self.field_lengths(field)
-        key = ("length_total", field)
-        total = self.cache.get(key)
-        if total is None:
-            total = self.cache[key] = sum(lengths[d] for d in docsets.members(self.live))
-        outside = docsets.members(self.live & ~universe)
-        return int(total) - sum(lengths[d] for d in outside)
 
 
 def _close_quietly(searcher: Any) -> None:

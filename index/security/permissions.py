@@ -30,15 +30,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from index.core import docsets
+from index.core import docsets, lru
 from index.core.docsets import DocSet
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.site.models import Grantees, Group, Space, User
 
 ViewerKind = Literal["user", "guest", "app", "anonymous"]
-#: How many viewers' masks one snapshot keeps (about 12 KB each at 100,000 documents).
-MASK_CACHE = 4096
+#: How many viewers' masks one snapshot keeps, the most recently used (one bit per
+#: document each: about 12 KB at 100,000 documents, so 25 MB when full).
+MASK_CACHE = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,31 +178,42 @@ class PermissionMask:
 
     def permitted(self, snap: Any) -> DocSet:
         """Every document (content and space entities, any status) this viewer may view."""
-        cache: dict[Any, DocSet] = snap.cache.setdefault("permission_masks", {})
-        found = cache.get(self.key)
+        cache = lru.on(snap, "permission_masks", MASK_CACHE)
+        found: DocSet | None = cache.get(self.key)
         if found is None:
-            found = _permitted(snap, self.rules, self.viewer)
-            if len(cache) >= MASK_CACHE:
-                cache.pop(next(iter(cache)))
-            cache[self.key] = found
+            found = cache.put(self.key, _permitted(snap, self.rules, self.viewer))
         return found
 
 
 @dataclass(frozen=True)
 class _Gates:
-    """Per snapshot: the gated roots, and what hangs below those that have anything below.
+    """Per snapshot: the gated roots, and what hangs below them.
 
     A read restriction closes the item's whole subtree (tree children, comments and
     attachments, at any depth); a draft or a trashed item closes itself and the comments
-    and attachments it holds (``held``), not its tree children."""
+    and attachments it holds (``held``), not its tree children.
+
+    A viewer typically fails most gates and passes a few, so the sets are laid out for
+    subtracting what it passes from what all gates close together, not for adding up what
+    it fails: a document below exactly one restricted root (``single``) is hidden unless
+    that root lets the viewer through; one below several (``nested``, rare) unless all do,
+    found by adding up the failed roots that have such documents below them (``touching``).
+    A held document has exactly one container, so what the drafts a viewer did not
+    contribute to hold is what all drafts hold minus what its own drafts hold (trash alike).
+    """
 
     restricted: DocSet
     drafts: DocSet
     trashed: DocSet
-    with_subtree: DocSet
     subtrees: dict[int, DocSet]
-    with_held: DocSet
+    with_subtree: DocSet
+    single: DocSet
+    nested: DocSet
+    touching: DocSet
     held: dict[int, DocSet]
+    with_held: DocSet
+    held_by_drafts: DocSet
+    held_by_trash: DocSet
 
 
 def _below(snap: Any, roots: DocSet, field: str) -> dict[int, DocSet]:
@@ -213,6 +225,13 @@ def _below(snap: Any, roots: DocSet, field: str) -> dict[int, DocSet]:
     return {d: s for d, s in found.items() if s}
 
 
+def _union(sets: Iterable[DocSet]) -> DocSet:
+    out = docsets.EMPTY
+    for s in sets:
+        out |= s
+    return out
+
+
 def _gates(snap: Any) -> _Gates:
     found = snap.cache.get("permission_gates")
     if found is None:
@@ -221,34 +240,98 @@ def _gates(snap: Any) -> _Gates:
         drafts = snap.term("status", "draft") & content
         trashed = snap.term("status", "trashed") & content
         subtrees = _below(snap, restricted, "ancestor")
+        below = _union(subtrees.values())
+        nested = _union(subtrees.get(r, docsets.EMPTY)
+                        for r in docsets.members(restricted & below))
+        touching = docsets.from_ids((r for r, s in subtrees.items() if s & nested), snap.size)
         held = _below(snap, drafts | trashed, "container")
         found = snap.cache["permission_gates"] = _Gates(
-            restricted, drafts, trashed, docsets.from_ids(subtrees, snap.size), subtrees,
-            docsets.from_ids(held, snap.size), held)
+            restricted, drafts, trashed, subtrees, docsets.from_ids(subtrees, snap.size),
+            below & ~nested, nested, touching, held, docsets.from_ids(held, snap.size),
+            _union(s for d, s in held.items() if drafts >> d & 1),
+            _union(s for d, s in held.items() if trashed >> d & 1))
     return found  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class _SpaceSets:
+    """Per snapshot and permission facts: the documents of the spaces each kind of grant
+    opens, so that a viewer's spaces are a handful of unions (``SitePermissions.
+    can_view_space`` in set form; the differential tests hold the two together)."""
+
+    licensed: DocSet  # no ``permissions``, or ``all_licensed_users``
+    anonymous: DocSet  # ``anonymous``, when the site allows anonymous access
+    groups: dict[str, DocSet]
+    users: dict[str, DocSet]
+
+
+def _space_sets(snap: Any, rules: SitePermissions) -> _SpaceSets:
+    key = ("permission_spaces", rules.token)
+    found = snap.cache.get(key)
+    if found is None:
+        licensed: list[str] = []
+        anonymous: list[str] = []
+        groups: dict[str, list[str]] = {}
+        users: dict[str, list[str]] = {}
+        for space in rules.spaces.values():
+            name = space.key.lower()
+            perms = space.permissions
+            if perms is None or perms.view.all_licensed_users:
+                licensed.append(name)
+            if perms is None:
+                continue
+            if perms.view.anonymous and rules.anonymous_access:
+                anonymous.append(name)
+            for group in perms.view.groups:
+                groups.setdefault(group, []).append(name)
+            for account in perms.view.users:
+                users.setdefault(account, []).append(name)
+        found = snap.cache[key] = _SpaceSets(
+            snap.terms("space", licensed), snap.terms("space", anonymous),
+            {g: snap.terms("space", keys) for g, keys in groups.items()},
+            {a: snap.terms("space", keys) for a, keys in users.items()})
+    return found  # type: ignore[no-any-return]
+
+
+def _viewable(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
+    """Documents of the spaces ``viewer`` may view (``can_view_space``)."""
+    if viewer.kind == "guest":
+        space = rules.spaces.get(viewer.guest_space or "")
+        return snap.term("space", space.key.lower()) if space is not None else docsets.EMPTY
+    sets = _space_sets(snap, rules)
+    if viewer.kind == "anonymous":
+        return sets.anonymous
+    out = sets.licensed | sets.anonymous | sets.users.get(viewer.account_id or "", 0)
+    for group in viewer.groups:
+        out |= sets.groups.get(group, 0)
+    return out
+
+
 def _permitted(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
-    gates = _gates(snap)
-    spaces = rules.spaces.values()
-    viewable = snap.terms("space", (s.key.lower() for s in spaces
-                                    if rules.can_view_space(viewer, s)))
+    viewable = _viewable(snap, rules, viewer)
     if not viewable:
         return docsets.EMPTY
+    gates = _gates(snap)
     account = viewer.account_id
-    unlisted = gates.drafts  # drafts of others
-    passing = docsets.EMPTY
+    own_drafts = passing = docsets.EMPTY
     if account is not None:
-        unlisted &= ~snap.term("contributor", account)
+        own_drafts = gates.drafts & snap.term("contributor", account)
         passing = snap.term("read_user", account) | snap.terms("read_group", viewer.groups)
-    administered = [s.key.lower() for s in spaces if rules.can_administer_space(viewer, s)]
-    unlisted |= gates.trashed & ~snap.terms("space", administered)
+    administered = [s.key.lower() for s in rules.spaces.values()
+                    if rules.can_administer_space(viewer, s)]
+    own_trash = gates.trashed & snap.terms("space", administered)
     refused = gates.restricted & ~passing
-    hidden = unlisted | refused
-    for d in docsets.members(refused & gates.with_subtree):
-        hidden |= gates.subtrees[d]
-    for d in docsets.members(unlisted & gates.with_held):
-        hidden |= gates.held[d]
+    hidden = (gates.drafts & ~own_drafts) | (gates.trashed & ~own_trash) | refused
+    # below restricted roots: one root, hidden unless it passes; several, unless all do
+    hidden |= gates.single & ~_union(gates.subtrees[d] for d in
+                                     docsets.members(passing & gates.with_subtree))
+    hidden |= gates.nested & _union(gates.subtrees[d] for d in
+                                    docsets.members(refused & gates.touching))
+    # held by drafts and trash: all of it, minus what the viewer's own ones hold
+    hidden |= gates.held_by_drafts & ~_union(gates.held[d] for d in
+                                             docsets.members(own_drafts & gates.with_held))
+    hidden |= gates.held_by_trash & ~_union(gates.held[d] for d in
+                                            docsets.members(own_trash & gates.with_held))
     return viewable & ~hidden
 
 

@@ -1,0 +1,271 @@
+"""Relevance order (BM25F) over what one caller may see, without a per-caller rebuild.
+
+Scores use collection statistics (document count, document frequencies, average field
+lengths) taken over the caller's *universe*, so hidden content never moves visible results
+(DIVERGENCES: relevance is computed over what the caller may see). Each caller has its
+own universe, and sorting every scored document once per caller cost tens of milliseconds
+on a new caller's first text search. So the work is split in two:
+
+- **Per snapshot and term set, for everyone** (``_Base``): every document holding a term,
+  in descending order of its *base* score, the score over all live documents.
+- **Per caller** (``Statistics``): the universe's statistics. Counts are popcounts, and a
+  field's total length over any document set is a few popcounts of its bit slices
+  (``LengthSlices``), so a new universe costs microseconds per term and field.
+
+A caller's exact score of a document is at most ``bound * base score`` (``bound`` from the
+ratios of the two statistics, below), so walking the base order and keeping the best
+``needed`` exact scores can stop at the first document whose base score times ``bound``
+cannot reach the worst kept one. Terms whose ratio is large (most of their documents are
+hidden from the caller, so few visible documents hold them) would make the bound loose:
+their visible documents are scored outright instead. The result is exactly the order a
+full sort by (score descending, then ``lastmodified`` descending, then id) gives.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Any
+
+from index.core import docsets, lru
+from index.core.backend import K1, Snapshot
+from index.core.backend import B as B_
+from index.core.columns import Ordering
+from index.core.docsets import DocSet
+
+Terms = tuple[tuple[str, str], ...]
+#: Term sets whose base order one snapshot keeps (a few bytes per scored document each).
+BASE_CACHE = 64
+#: Universes' statistics one snapshot keeps (a few hundred bytes each).
+STATISTICS_CACHE = 2048
+#: A term whose exact-over-base ratio exceeds this is scored outright, not walked.
+LOOSE = 1.25
+#: Headroom for floating-point rounding in the bound.
+_SLACK = 1 + 1e-9
+
+
+# --- sums of a column over a document set -----------------------------------------------------
+
+
+class LengthSlices:
+    """A field's token counts as bit slices: slice ``j`` holds the documents whose count has
+    bit ``j`` set, so the total over a set ``S`` is ``sum(popcount(slice_j & S) << j)``."""
+
+    def __init__(self, lengths: array[int], size: int) -> None:
+        values = array("I", lengths)
+        if sys.byteorder == "big":
+            values.byteswap()
+        raw = values.tobytes()
+        top = max(values, default=0).bit_length()
+        self.slices: list[DocSet] = []
+        for j in range(top):
+            column = raw[j >> 3::4].translate(_BIT_OF_BYTE[j & 7])
+            self.slices.append(_pack(column, size))
+
+    def total(self, docs: DocSet) -> int:
+        return sum((s & docs).bit_count() << j for j, s in enumerate(self.slices))
+
+
+#: ``_BIT_OF_BYTE[j]`` maps a byte to 1 when its bit ``j`` is set, else to 0.
+_BIT_OF_BYTE = [bytes((b >> j) & 1 for b in range(256)) for j in range(8)]
+
+
+def _pack(column: bytes, size: int) -> DocSet:
+    """One byte per document (0 or 1) to a document set, with whole-integer shifts: each
+    64-bit lane's eight flags are gathered into its lowest byte, then every eighth byte kept."""
+    lanes = (size + 7) >> 3
+    x = int.from_bytes(column.ljust(lanes << 3, b"\0"), "little")
+    for shift, pattern in _GATHER:
+        x = (x | x >> shift) & int.from_bytes(pattern * lanes, "little")
+    return int.from_bytes(x.to_bytes(lanes << 3, "little")[::8], "little")
+
+
+_GATHER = (
+    (7, (0x0003000300030003).to_bytes(8, "little")),
+    (14, (0x0000000F0000000F).to_bytes(8, "little")),
+    (28, (0x00000000000000FF).to_bytes(8, "little")),
+)
+
+
+def length_slices(snap: Snapshot, field: str) -> LengthSlices:
+    key = ("length_slices", field)
+    found = snap.cache.get(key)
+    if found is None:
+        found = snap.cache[key] = LengthSlices(snap.field_lengths(field), snap.size)
+    return found  # type: ignore[no-any-return]
+
+
+# --- statistics and scores --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """BM25F statistics of one universe: ``idf`` of each term some document of it holds
+    (by field, in scoring order) and each field's average length."""
+
+    idf: dict[str, list[tuple[str, float]]]
+    avgdl: dict[str, float]
+
+
+def statistics(snap: Snapshot, terms: Terms, universe: DocSet) -> Statistics:
+    """Statistics over ``universe`` (cached per term set and universe)."""
+    cache = lru.on(snap, "relevance_statistics", STATISTICS_CACHE)
+    key = (terms, universe)
+    found: Statistics | None = cache.get(key)
+    if found is None:
+        n = docsets.count(universe)
+        idf: dict[str, list[tuple[str, float]]] = {}
+        avgdl: dict[str, float] = {}
+        for field, token in terms:
+            if n and field not in avgdl:
+                avgdl[field] = length_slices(snap, field).total(universe) / n or 1.0
+            df = docsets.count(snap.term(field, token) & universe) if n else 0
+            if df:
+                idf.setdefault(field, []).append((token, math.log(n / (df + 1)) + 1.0))
+        found = cache.put(key, Statistics(idf, avgdl))
+    return found
+
+
+def score(snap: Snapshot, d: int, stats: Statistics) -> float:
+    """The BM25F score of document ``d`` under ``stats``: the same operations in the same
+    order as ``scores``, so both give the same float."""
+    out = 0.0
+    for field, tokens in stats.idf.items():
+        lengths = snap.field_lengths(field)
+        avgdl = stats.avgdl[field]
+        for token, idf in tokens:
+            docs, tfs = snap.term_frequencies(field, token)
+            i = bisect_left(docs, d)
+            if i < len(docs) and docs[i] == d:
+                tf = tfs[i]
+                norm = tf + K1 * ((1 - B_) + B_ * lengths[d] / avgdl)
+                out = out + idf * tf * (K1 + 1) / norm
+    return out
+
+
+def scores(snap: Snapshot, stats: Statistics, universe: DocSet) -> dict[int, float]:
+    """The BM25F score of every document of ``universe`` that holds a term."""
+    raw = docsets.as_bytes(universe, snap.size)
+    out: dict[int, float] = {}
+    get = out.get
+    for field, tokens in stats.idf.items():
+        lengths = snap.field_lengths(field)
+        avgdl = stats.avgdl[field]
+        for token, idf in tokens:
+            docs, tfs = snap.term_frequencies(field, token)
+            for d, tf in zip(docs, tfs, strict=True):
+                if raw[d >> 3] >> (d & 7) & 1:
+                    norm = tf + K1 * ((1 - B_) + B_ * lengths[d] / avgdl)
+                    out[d] = get(d, 0.0) + idf * tf * (K1 + 1) / norm
+    return out
+
+
+# --- the base order, shared by every caller ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Base:
+    """Every live document holding a term, by descending base score (then ``default``)."""
+
+    stats: Statistics
+    order: list[int]
+    score: dict[int, float]
+    holders: DocSet
+
+
+def _base(snap: Snapshot, terms: Terms, default: Ordering) -> _Base:
+    cache = lru.on(snap, "relevance_base", BASE_CACHE)
+    found: _Base | None = cache.get(terms)
+    if found is None:
+        stats = statistics(snap, terms, snap.live)
+        base = scores(snap, stats, snap.live)
+        rank = default.rank
+        order = sorted(base, key=lambda d: (-base[d], rank[d]))
+        found = cache.put(terms, _Base(stats, order, base, docsets.from_ids(base, snap.size)))
+    return found
+
+
+def _factors(base: Statistics, mine: Statistics) -> dict[tuple[str, str], float]:
+    """For each term some document of the universe holds: an upper bound of (its exact
+    contribution) / (its base contribution), the same for every document. A field's
+    length normalisation moves by at most the ratio of average lengths, and only when the
+    universe's documents are longer on average than the live ones."""
+    base_idf = {(f, t): v for f, tokens in base.idf.items() for t, v in tokens}
+    out: dict[tuple[str, str], float] = {}
+    for field, tokens in mine.idf.items():
+        stretch = max(1.0, mine.avgdl[field] / base.avgdl[field])
+        for token, idf in tokens:
+            out[(field, token)] = idf / base_idf[(field, token)] * stretch
+    return out
+
+
+def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int,
+        needed: int, default: Ordering) -> list[tuple[int, float]]:
+    """The first ``needed`` of ``hits`` (``total`` of them, all in ``universe``) in relevance
+    order, with their scores: scored documents by score, then the others by ``default``
+    (lastmodified descending); ties by ``default``."""
+    if needed <= 0 or not total:
+        return []
+    base = _base(snap, terms, default)
+    stats = statistics(snap, terms, universe)
+    scored = hits & base.holders
+    count = docsets.count(scored)
+    rank = default.rank
+
+    def key(item: tuple[int, float]) -> tuple[float, int]:
+        return -item[1], rank[item[0]]
+
+    if count <= needed or count * count * 8 <= needed * len(base.order):
+        found = [(d, score(snap, d, stats)) for d in docsets.members(scored)]
+        picked = heapq.nsmallest(needed, found, key=key)
+    else:
+        factors = lru.on(snap, "relevance_factors", STATISTICS_CACHE)
+        found_factors = factors.get((terms, universe))
+        if found_factors is None:
+            found_factors = factors.put((terms, universe), _factors(base.stats, stats))
+        picked = _walk(snap, base, stats, found_factors, hits, needed, rank)
+    if len(picked) < needed and count < total:
+        rest = default.top(hits & ~base.holders, total - count, needed - len(picked))
+        picked.extend((d, 0.0) for d in rest)
+    return picked
+
+
+def _walk(snap: Snapshot, base: _Base, stats: Statistics,
+          factors: dict[tuple[str, str], float], hits: DocSet, needed: int, rank: Any
+          ) -> list[tuple[int, float]]:
+    """The best ``needed`` scored hits, walking the base order until the bound stops it."""
+    loose = [t for t, f in factors.items() if f > LOOSE]
+    bound = max((f for t, f in factors.items() if f <= LOOSE), default=0.0) * _SLACK
+    # The kept best, worst first: (score, -rank, doc).
+    kept: list[tuple[float, int, int]] = []
+    early = docsets.EMPTY
+    for field, token in loose:
+        early |= snap.term(field, token) & hits
+    for d in docsets.members(early):
+        _keep(kept, (score(snap, d, stats), -rank[d], d), needed)
+    if not bound:  # every scored hit holds a loose term: all kept already
+        return [(d, s) for s, _, d in sorted(kept, reverse=True)]
+    raw = docsets.as_bytes(hits & ~early, snap.size)
+    base_score = base.score
+    for d in base.order:
+        if len(kept) == needed and base_score[d] * bound < kept[0][0]:
+            break
+        if raw[d >> 3] >> (d & 7) & 1:
+            _keep(kept, (score(snap, d, stats), -rank[d], d), needed)
+    kept.sort(reverse=True)
+    return [(d, s) for s, _, d in kept]
+
+
+def _keep(kept: list[tuple[float, int, int]], item: tuple[float, int, int],
+          needed: int) -> None:
+    if len(kept) < needed:
+        heapq.heappush(kept, item)
+    elif item > kept[0]:
+        heapq.heapreplace(kept, item)
+
+
+__all__ = ["LengthSlices", "Statistics", "length_slices", "scores", "statistics", "top"]

@@ -1,0 +1,157 @@
+"""Relevance order without a per-caller rebuild (``index/core/relevance.py``).
+
+The engine no longer sorts every scored document once per caller: it walks an order shared
+by every caller and stops by a bound (or scores few hits outright). These tests pin that the
+shortcut is exact: for random universes (what a caller may see), hit sets and page depths,
+the first ``needed`` hits and their scores are those of a plain full sort by BM25F over the
+universe (computed here from the index's term frequencies and field lengths, independently
+of the module's statistics), then lastmodified descending, then id.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks.corpus import write_corpus
+from index.core import docsets, relevance
+from index.core.analysis import analyze
+from index.core.backend import TEXT_FIELDS, B, K1, Snapshot
+from index.core.docsets import DocSet
+from index.engine import Engine, _ordering
+
+
+class World:
+    def __init__(self, engine: Engine, params: dict[str, str]) -> None:
+        self.engine = engine
+        self.snap: Snapshot = engine.store.snapshot()
+        self.default = _ordering(self.snap, (("lastmodified", True),))
+        words = [params[k] for k in ("word_top", "word_common", "word_mid", "word_rare",
+                                     "word_inflected")]
+        self.stems = sorted({s for w in words for s in analyze(w)})
+        self.spaces = sorted({k.lower() for k in engine.spaces})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("relevance")
+    manifest = write_corpus(root / "site", 1500)
+    return World(Engine.build(root / "site", root / "index"), manifest["params"])
+
+
+def full_sort(snap: Snapshot, terms: relevance.Terms, universe: DocSet, hits: DocSet,
+              rank: Any) -> list[tuple[int, float]]:
+    """BM25F over ``universe``, every hit scored, then one sort (what the engine once did)."""
+    n = docsets.count(universe)
+    inside = docsets.members(universe)
+    by_field: dict[str, list[str]] = {}
+    for field, token in terms:
+        by_field.setdefault(field, []).append(token)
+    scores: dict[int, float] = {}
+    for field, tokens in by_field.items():
+        lengths = snap.field_lengths(field)
+        avgdl = sum(lengths[d] for d in inside) / n or 1.0
+        for token in tokens:
+            df = docsets.count(snap.term(field, token) & universe)
+            if not df:
+                continue
+            idf = math.log(n / (df + 1)) + 1.0
+            docs, tfs = snap.term_frequencies(field, token)
+            for d, tf in zip(docs, tfs, strict=True):
+                if universe >> d & 1:
+                    norm = tf + K1 * ((1 - B) + B * lengths[d] / avgdl)
+                    scores[d] = scores.get(d, 0.0) + idf * tf * (K1 + 1) / norm
+    return sorted(((d, scores.get(d, 0.0)) for d in docsets.members(hits)),
+                  key=lambda item: (-item[1], rank[item[0]]))
+
+
+def thinned(docs: DocSet, keep: float, rng: random.Random, size: int) -> DocSet:
+    if keep >= 1.0:
+        return docs
+    return docsets.from_ids((d for d in docsets.members(docs) if rng.random() < keep), size)
+
+
+def check(world: World, terms: relevance.Terms, universe: DocSet, hits: DocSet,
+          needed: int) -> None:
+    snap = world.snap
+    want = full_sort(snap, terms, universe, hits, world.default.rank)[:needed]
+    got = relevance.top(snap, terms, universe, hits, docsets.count(hits), needed,
+                        world.default)
+    assert got == want
+
+
+@given(data=st.data())
+def test_the_first_hits_are_those_of_a_full_sort(world: World, data: st.DataObject) -> None:
+    snap = world.snap
+    stems = data.draw(st.lists(st.sampled_from(world.stems), min_size=1, max_size=3,
+                               unique=True))
+    fields = data.draw(st.sampled_from((TEXT_FIELDS, ("title",), ("body", "title"))))
+    terms = tuple(sorted({(f, s) for f in fields for s in stems}))
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    hidden = data.draw(st.lists(st.sampled_from(world.spaces), max_size=40, unique=True))
+    universe = snap.live & ~snap.terms("space", hidden)
+    universe = thinned(universe, data.draw(st.sampled_from((1.0, 0.9, 0.5, 0.1))), rng,
+                       snap.size)
+    holders = docsets.EMPTY
+    for field, token in terms:
+        holders |= snap.term(field, token)
+    # Hits: the holders (a text query alone), or holders OR other documents, thinned.
+    hits = holders if data.draw(st.booleans()) else holders | thinned(snap.live, 0.2, rng,
+                                                                     snap.size)
+    hits = thinned(hits, data.draw(st.sampled_from((1.0, 0.95, 0.3, 0.02))), rng,
+                   snap.size) & universe
+    if not hits:
+        return
+    check(world, terms, universe, hits, data.draw(st.integers(1, 120)))
+
+
+def _holders(snap: Snapshot, terms: relevance.Terms) -> DocSet:
+    out = docsets.EMPTY
+    for field, token in terms:
+        out |= snap.term(field, token)
+    return out
+
+
+def test_each_path_is_exact(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk (broad hits), the walk with a loose term (one the universe mostly hides)
+    and outright scoring (few hits) each give the full sort's answer."""
+    snap = world.snap
+    walked: list[int] = []
+    walk = relevance._walk
+
+    def spy(*args: Any) -> Any:
+        walked.append(1)
+        return walk(*args)
+
+    monkeypatch.setattr(relevance, "_walk", spy)
+    by_count = sorted(world.stems, key=lambda s: -docsets.count(snap.term("body", s)))
+    common, rare = by_count[0], by_count[-2]
+    terms = tuple(sorted((f, s) for f in TEXT_FIELDS for s in (common, rare)))
+    holders = _holders(snap, terms)
+    rng = random.Random(5)
+    # most documents holding the rarer word are hidden: its idf rises far above the base
+    universe = snap.live & ~thinned(snap.term("body", rare), 0.9, rng, snap.size)
+    for hits, needed in ((holders & universe, 10), (holders & universe, 200),
+                         (universe, 30), (thinned(holders, 0.01, rng, snap.size) & universe,
+                                          25)):
+        before = len(walked)
+        check(world, terms, universe, hits, needed)
+        if needed == 10:
+            assert len(walked) == before + 1, "a broad first page should be walked"
+    assert walked
+
+
+def test_length_slices_sum_a_column_over_any_set(world: World) -> None:
+    snap = world.snap
+    rng = random.Random(3)
+    for field in TEXT_FIELDS:
+        lengths = snap.field_lengths(field)
+        slices = relevance.length_slices(snap, field)
+        for keep in (1.0, 0.5, 0.01, 0.0):
+            docs = thinned(snap.live, keep, rng, snap.size) if keep else docsets.EMPTY
+            assert slices.total(docs) == sum(lengths[d] for d in docsets.members(docs))
