@@ -109,6 +109,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
     add_serve(sub)
 
+    from benchmarks.permissions_bench import add_command as add_permissions
+
+    add_permissions(sub)
+
     p = sub.add_parser("compare", help="two reports side by side, flagging regressions")
     p.add_argument("old", type=_existing("file"), help="report.json (or its directory)")
     p.add_argument("new", type=_existing("file"), help="report.json (or its directory)")
