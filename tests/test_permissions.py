@@ -315,6 +315,67 @@ def test_an_upserted_restriction_is_visible_to_the_next_search(tmp_path: Path) -
     assert item["id"] in ids(engine, "text ~ zebra", user(CAT))
 
 
+def test_every_restriction_change_is_seen_by_the_next_search_of_a_warm_caller(
+        tmp_path: Path) -> None:
+    """Each caller searched first (masks, visible sets and relevance statistics cached),
+    then a restriction is added to a group, moved to another group, lifted, and its page
+    deleted: every next search, counts and scores included, follows at once."""
+    engine = Engine.build(write(tmp_path / "site", site_files()), tmp_path / "index")
+    page = next(i for i in site_files()["content.jsonl"] if i["id"] == "7")
+
+    def seen(account: str) -> tuple[bool, int, list[float | None]]:
+        found = engine.search("text ~ zebra", caller=user(account), limit=50)
+        return ("7" in {r.id for r in found.results}, found.totalSize,
+                [r.score for r in found.results])
+
+    before = {a: seen(a) for a in (ANN, BEN, CAT)}
+    assert all(visible for visible, _, _ in before.values())
+    steps: list[tuple[dict[str, Any], set[str]]] = [
+        ({"groups": [SECRETS]}, {BEN}),  # ben is in secret-keepers
+        ({"groups": [STAFF]}, {ANN, BEN, CAT}),
+        ({"users": [CAT]}, {CAT}),
+        ({"users": [], "groups": []}, {ANN, BEN, CAT}),  # empty: lifted
+    ]
+    for restriction, allowed in steps:
+        assert engine.upsert([{**page, "read_restrictions": restriction}]) == []
+        for account in (ANN, BEN, CAT):
+            visible, total, _ = seen(account)
+            assert visible == (account in allowed), (restriction, account)
+            assert total == before[account][1] - (account not in allowed)
+    assert {a: seen(a) for a in (ANN, BEN, CAT)} == before  # scores too, once lifted
+    assert engine.delete(["7"]) == 1
+    assert not any(seen(a)[0] for a in (ANN, BEN, CAT))
+
+
+def test_per_caller_caches_are_bounded_and_evicted_entries_recomputed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Masks, visible sets and relevance statistics are kept for the most recent callers
+    only (an LRU each): many callers never grow them past their bound, and a caller whose
+    entries were dropped gets the same answers when it comes back."""
+    from index.core import compiler, lru, relevance
+    from index.security import permissions
+
+    monkeypatch.setattr(compiler, "VISIBLE_CACHE", 3)
+    monkeypatch.setattr(permissions, "MASK_CACHE", 2)
+    monkeypatch.setattr(relevance, "STATISTICS_CACHE", 2)
+    engine = Engine.build(write(tmp_path / "site", site_files()), tmp_path / "index")
+    callers = [user(a) for a in (ANN, BEN, CAT, "zed", GUS)] + [AnonymousCaller()]
+    first = {}
+    for round_ in range(2):
+        for caller in callers:
+            for query in ("text ~ zebra", "type = page", "text ~ zebra OR title ~ merger"):
+                page = engine.search(query, caller=caller, limit=50)
+                got = [(r.id, r.score) for r in page.results], page.totalSize
+                if round_ == 0:
+                    first[(repr(caller), query)] = got
+                else:  # every entry of round 0 was evicted by then
+                    assert got == first[(repr(caller), query)]
+        snap = engine.store.snapshot()
+        assert len(lru.on(snap, "visible", 99)) <= 3
+        assert len(lru.on(snap, "permission_masks", 99)) <= 2
+        assert len(lru.on(snap, "relevance_statistics", 99)) <= 2
+
+
 # --- the site format --------------------------------------------------------------------------
 
 
