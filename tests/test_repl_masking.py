@@ -11,7 +11,7 @@ from index.engine import Engine
 from index.repl.pipeline import Settings
 from index.repl.session import Session
 from index.repl.shell import vocabulary_for
-from index.security.callers import AppCaller
+from index.security.callers import AppCaller, UserCaller
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNCBOT_FOR = "bbfd51cb6d4e3152f5298a3f"  # an account that granted app-syncbot (fixture)
@@ -52,9 +52,13 @@ def test_completion_offers_only_what_the_app_may_see(engine: Engine) -> None:
     assert not secret & offered(app, "label")
     # The labels the app does see are still offered.
     assert offered(app, "label") and offered(app, "label") <= offered(operator, "label")
-    # A what-if toggle (p1 off) lifts the mask for the session, and the offer follows it.
+    # A what-if toggle (p1 off) lifts the policy mask for the session, and the offer follows
+    # it: the HR labels the app's user may view come back (view permissions still apply).
     app.settings.overrides["p1"] = False
-    assert "HR" in offered(app, "space") and secret <= offered(app, "label")
+    as_user = UserCaller(account_id=SYNCBOT_FOR)
+    viewable = {w for w in secret
+                if engine.count(f'label = "{w}" AND space = HR', caller=as_user) > 0}
+    assert "HR" in offered(app, "space") and viewable and viewable <= offered(app, "label")
 
 
 def test_explain_labels_what_only_the_operator_may_know(engine: Engine) -> None:

@@ -40,11 +40,13 @@ class Suggestion:
 class Vocabulary:
     """Values worth offering, drawn from what the *current caller* may see.
 
-    Run as an app, the REPL must not teach the app's user a space key, a label or a macro
-    that only exists in content the app is blocked from: ``scope`` gives the caller's mask
-    (the session's, what-if toggles included) and each list is filtered by it, so a blocked
-    space completes exactly like a space that does not exist. Users are the site's
-    directory, not content, and are offered whole."""
+    Run as an app or as a user, the REPL must not teach anyone a space key, a label or a
+    macro that only exists in content the caller may not view (a space it has no view
+    permission for, a restricted page, someone else's draft, a space a policy blocks):
+    ``scope`` gives the caller's masks (the session's, what-if toggles included) and each
+    list is filtered by them, so a hidden space or label completes exactly like one that
+    does not exist. Users are the site's directory, not content: offered whole to those
+    who may search users, and not at all to guests and anonymous callers, who may not."""
 
     def __init__(self, engine: Any, scope: Callable[[], Any] | None = None,
                  context: Callable[[], Any] | None = None) -> None:
@@ -57,7 +59,8 @@ class Vocabulary:
         if self.scope is None:
             return None
         scope = self.scope()
-        if scope is None or not (scope.hidden_spaces or scope.hidden_types):
+        if scope is None or not (scope.hidden_spaces or scope.hidden_types
+                                 or scope.permissions is not None):
             return None
         return scope
 
@@ -73,15 +76,27 @@ class Vocabulary:
 
     def _visible_spaces(self) -> list[tuple[str, Any]]:
         scope = self._mask()
-        hidden = set(scope.hidden_spaces) if scope is not None else set()
-        return [(k, s) for k, s in sorted(self.engine.spaces.items()) if k not in hidden]
+        if scope is None:
+            return sorted(self.engine.spaces.items())
+        hidden = set(scope.hidden_spaces)
+        viewer = scope.permissions
+        return [(k, s) for k, s in sorted(self.engine.spaces.items())
+                if k not in hidden and (viewer is None or viewer.may_view_space(s))]
 
     @property
     def spaces(self) -> list[Suggestion]:
         return [Suggestion(k, s.name) for k, s in self._visible_spaces()]
 
-    @cached_property
+    @property
     def users(self) -> list[Suggestion]:
+        scope = self._mask()
+        if scope is not None and scope.permissions is not None \
+                and not scope.permissions.may_search_users():
+            return []
+        return self._directory
+
+    @cached_property
+    def _directory(self) -> list[Suggestion]:
         return [Suggestion(a, u.display_name, tuple(u.display_name.lower().split()))
                 for a, u in sorted(
             self.engine.users.items(), key=lambda kv: kv[1].display_name.lower())]

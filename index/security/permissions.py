@@ -176,6 +176,12 @@ class PermissionMask:
     def key(self) -> tuple[str, str, Viewer]:
         return ("permissions", self.rules.token, self.viewer)
 
+    def may_view_space(self, space: Space) -> bool:
+        return self.rules.can_view_space(self.viewer, space)
+
+    def may_search_users(self) -> bool:
+        return self.rules.may_search_users(self.viewer)
+
     def permitted(self, snap: Any) -> DocSet:
         """Every document (content and space entities, any status) this viewer may view."""
         cache = lru.on(snap, "permission_masks", MASK_CACHE)
