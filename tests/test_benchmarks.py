@@ -381,3 +381,31 @@ def test_growth_can_report_cpu_time(run: tuple[Path, dict[str, Any], int],
     from benchmarks.report import _ms
 
     assert slowest.split("|")[3].strip() == _ms(worst)
+
+
+def test_permissions_compares_users_with_the_operator_and_times_first_searches(
+        run: tuple[Path, dict[str, Any], int], tmp_path: Path) -> None:
+    """``python -m benchmarks permissions`` on the shared run's site and index (copied):
+    one row per query of permissions.cql with both callers' p50 and the first-search
+    difference, and the summaries the README quotes."""
+    import shutil
+    import subprocess
+    import sys
+
+    out = tmp_path / "perm"
+    out.mkdir()
+    shutil.copytree(run[0] / "site", out / "site")
+    shutil.copytree(run[0] / "indexes" / "cql-search", out / "indexes" / "cql-search")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "permissions", "--out", str(out),
+         "--rounds", "3", "--new-users", "24"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "user/operator p50 geometric mean" in proc.stdout
+    report = json.loads((out / f"permissions-{ITEMS}.json").read_text(encoding="utf-8"))
+    assert report["items"] == ITEMS and report["groups"] == 50
+    rows = report["queries"]
+    assert rows and all(name.startswith("perm.") for name in rows)
+    assert all(row["user_p50_ms"] > 0 and row["operator_p50_ms"] > 0 for row in rows.values())
+    for part in ("mix", "text"):
+        assert report[part]["gmean_ratio"] > 0 and report[part]["new_users"] > 0
+        assert "first_extra_p50_ms" in report[part]
