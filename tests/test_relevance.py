@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from benchmarks.corpus import write_corpus
 from index.core import docsets, relevance
 from index.core.analysis import analyze
-from index.core.backend import TEXT_FIELDS, B, K1, Snapshot
+from index.core.backend import K1, TEXT_FIELDS, B, Snapshot
 from index.core.docsets import DocSet
 from index.engine import Engine, _ordering
 
