@@ -105,10 +105,13 @@ def length_slices(snap: Snapshot, field: str) -> LengthSlices:
 @dataclass(frozen=True)
 class Statistics:
     """BM25F statistics of one universe: ``idf`` of each term some document of it holds
-    (by field, in scoring order) and each field's average length."""
+    (by field, in scoring order) and each field's average length; ``plan`` is the same with
+    the snapshot's arrays looked up once: (lengths, avgdl, [(idf, docs, term frequencies)])
+    per field."""
 
     idf: dict[str, list[tuple[str, float]]]
     avgdl: dict[str, float]
+    plan: list[tuple[array[int], float, list[tuple[float, array[int], array[float]]]]]
 
 
 def statistics(snap: Snapshot, terms: Terms, universe: DocSet) -> Statistics:
@@ -126,19 +129,19 @@ def statistics(snap: Snapshot, terms: Terms, universe: DocSet) -> Statistics:
             df = docsets.count(snap.term(field, token) & universe) if n else 0
             if df:
                 idf.setdefault(field, []).append((token, math.log(n / (df + 1)) + 1.0))
-        found = cache.put(key, Statistics(idf, avgdl))
+        plan = [(snap.field_lengths(field), avgdl[field],
+                 [(v, *snap.term_frequencies(field, token)) for token, v in tokens])
+                for field, tokens in idf.items()]
+        found = cache.put(key, Statistics(idf, avgdl, plan))
     return found
 
 
-def score(snap: Snapshot, d: int, stats: Statistics) -> float:
+def score(d: int, stats: Statistics) -> float:
     """The BM25F score of document ``d`` under ``stats``: the same operations in the same
     order as ``scores``, so both give the same float."""
     out = 0.0
-    for field, tokens in stats.idf.items():
-        lengths = snap.field_lengths(field)
-        avgdl = stats.avgdl[field]
-        for token, idf in tokens:
-            docs, tfs = snap.term_frequencies(field, token)
+    for lengths, avgdl, tokens in stats.plan:
+        for idf, docs, tfs in tokens:
             i = bisect_left(docs, d)
             if i < len(docs) and docs[i] == d:
                 tf = tfs[i]
@@ -152,11 +155,8 @@ def scores(snap: Snapshot, stats: Statistics, universe: DocSet) -> dict[int, flo
     raw = docsets.as_bytes(universe, snap.size)
     out: dict[int, float] = {}
     get = out.get
-    for field, tokens in stats.idf.items():
-        lengths = snap.field_lengths(field)
-        avgdl = stats.avgdl[field]
-        for token, idf in tokens:
-            docs, tfs = snap.term_frequencies(field, token)
+    for lengths, avgdl, tokens in stats.plan:
+        for idf, docs, tfs in tokens:
             for d, tf in zip(docs, tfs, strict=True):
                 if raw[d >> 3] >> (d & 7) & 1:
                     norm = tf + K1 * ((1 - B_) + B_ * lengths[d] / avgdl)
@@ -220,7 +220,7 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int
         return -item[1], rank[item[0]]
 
     if count <= needed or count * count * 8 <= needed * len(base.order):
-        found = [(d, score(snap, d, stats)) for d in docsets.members(scored)]
+        found = [(d, score(d, stats)) for d in docsets.members(scored)]
         picked = heapq.nsmallest(needed, found, key=key)
     else:
         factors = lru.on(snap, "relevance_factors", STATISTICS_CACHE)
@@ -246,7 +246,7 @@ def _walk(snap: Snapshot, base: _Base, stats: Statistics,
     for field, token in loose:
         early |= snap.term(field, token) & hits
     for d in docsets.members(early):
-        _keep(kept, (score(snap, d, stats), -rank[d], d), needed)
+        _keep(kept, (score(d, stats), -rank[d], d), needed)
     if not bound:  # every scored hit holds a loose term: all kept already
         return [(d, s) for s, _, d in sorted(kept, reverse=True)]
     raw = docsets.as_bytes(hits & ~early, snap.size)
@@ -255,7 +255,7 @@ def _walk(snap: Snapshot, base: _Base, stats: Statistics,
         if len(kept) == needed and base_score[d] * bound < kept[0][0]:
             break
         if raw[d >> 3] >> (d & 7) & 1:
-            _keep(kept, (score(snap, d, stats), -rank[d], d), needed)
+            _keep(kept, (score(d, stats), -rank[d], d), needed)
     kept.sort(reverse=True)
     return [(d, s) for s, _, d in kept]
 
