@@ -118,32 +118,39 @@ def _holders(snap: Snapshot, terms: relevance.Terms) -> DocSet:
 
 
 def test_each_path_is_exact(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The walk (broad hits), the walk with a loose term (one the universe mostly hides)
-    and outright scoring (few hits) each give the full sort's answer."""
+    """The walk (broad hits), the walk with a loose term (one the universe mostly hides),
+    outright scoring when loose terms hold most hits, and outright scoring of few hits each
+    give the full sort's answer."""
     snap = world.snap
-    walked: list[int] = []
+    outcomes: list[str] = []
     walk = relevance._walk
 
     def spy(*args: Any) -> Any:
-        walked.append(1)
-        return walk(*args)
+        factors = args[3]
+        found = walk(*args)
+        loose = any(f > relevance.LOOSE for f in factors.values())
+        outcomes.append("declined" if found is None else "loose" if loose else "walked")
+        return found
 
     monkeypatch.setattr(relevance, "_walk", spy)
     by_count = sorted(world.stems, key=lambda s: -docsets.count(snap.term("body", s)))
     common, rare = by_count[0], by_count[-2]
-    terms = tuple(sorted((f, s) for f in TEXT_FIELDS for s in (common, rare)))
-    holders = _holders(snap, terms)
     rng = random.Random(5)
+    both = tuple(sorted((f, s) for f in TEXT_FIELDS for s in (common, rare)))
+    holders = _holders(snap, both)
     # most documents holding the rarer word are hidden: its idf rises far above the base
     universe = snap.live & ~thinned(snap.term("body", rare), 0.9, rng, snap.size)
-    for hits, needed in ((holders & universe, 10), (holders & universe, 200),
-                         (universe, 30), (thinned(holders, 0.01, rng, snap.size) & universe,
-                                          25)):
-        before = len(walked)
-        check(world, terms, universe, hits, needed)
-        if needed == 10:
-            assert len(walked) == before + 1, "a broad first page should be walked"
-    assert walked
+    cases = [(both, snap.live, holders, 10),
+             (both, universe, holders & universe, 10), (both, universe, holders & universe, 200),
+             (both, universe, universe, 30),
+             (both, universe, thinned(holders, 0.01, rng, snap.size) & universe, 25)]
+    # the common word alone, most of its documents hidden: every hit holds a loose term
+    alone = tuple((f, common) for f in TEXT_FIELDS)
+    hidden = snap.live & ~thinned(_holders(snap, alone), 0.85, rng, snap.size)
+    cases.append((alone, hidden, _holders(snap, alone) & hidden, 25))
+    for terms, seen_by, hits, needed in cases:
+        check(world, terms, seen_by, hits, needed)
+    assert {"walked", "loose", "declined"} <= set(outcomes), outcomes
 
 
 def test_length_slices_sum_a_column_over_any_set(world: World) -> None:

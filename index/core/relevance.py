@@ -219,15 +219,16 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int
     def key(item: tuple[int, float]) -> tuple[float, int]:
         return -item[1], rank[item[0]]
 
-    if count <= needed or count * count * 8 <= needed * len(base.order):
-        found = [(d, score(d, stats)) for d in docsets.members(scored)]
-        picked = heapq.nsmallest(needed, found, key=key)
-    else:
+    picked: list[tuple[int, float]] | None = None
+    if count > needed and count * count * 8 > needed * len(base.order):
         factors = lru.on(snap, "relevance_factors", STATISTICS_CACHE)
         found_factors = factors.get((terms, universe))
         if found_factors is None:
             found_factors = factors.put((terms, universe), _factors(base.stats, stats))
-        picked = _walk(snap, base, stats, found_factors, hits, needed, rank)
+        picked = _walk(snap, base, stats, found_factors, hits, count, needed, rank)
+    if picked is None:  # few scored hits, or a walk would score most of them anyway
+        found = [(d, score(d, stats)) for d in docsets.members(scored)]
+        picked = heapq.nsmallest(needed, found, key=key)
     if len(picked) < needed and count < total:
         rest = default.top(hits & ~base.holders, total - count, needed - len(picked))
         picked.extend((d, 0.0) for d in rest)
@@ -235,16 +236,21 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int
 
 
 def _walk(snap: Snapshot, base: _Base, stats: Statistics,
-          factors: dict[tuple[str, str], float], hits: DocSet, needed: int, rank: Any
-          ) -> list[tuple[int, float]]:
-    """The best ``needed`` scored hits, walking the base order until the bound stops it."""
+          factors: dict[tuple[str, str], float], hits: DocSet, count: int, needed: int,
+          rank: Any) -> list[tuple[int, float]] | None:
+    """The best ``needed`` scored hits (``count`` of them), walking the base order until
+    the bound stops it; None when the hits holding loose terms, which are scored outright,
+    are most of them (a term most of whose documents the caller may not see, though many
+    it may: rare, and then scoring every hit is the cheaper way)."""
     loose = [t for t, f in factors.items() if f > LOOSE]
     bound = max((f for t, f in factors.items() if f <= LOOSE), default=0.0) * _SLACK
-    # The kept best, worst first: (score, -rank, doc).
-    kept: list[tuple[float, int, int]] = []
     early = docsets.EMPTY
     for field, token in loose:
         early |= snap.term(field, token) & hits
+    if docsets.count(early) * 2 > count:
+        return None
+    # The kept best, worst first: (score, -rank, doc).
+    kept: list[tuple[float, int, int]] = []
     for d in docsets.members(early):
         _keep(kept, (score(d, stats), -rank[d], d), needed)
     if not bound:  # every scored hit holds a loose term: all kept already
