@@ -579,32 +579,9 @@ class Engine:
 
     def _result(self, snap: Snapshot, docnum: int, score: float | None, tokens: list[str],
                 mode: str) -> SearchResult:
-        stored = snap.stored(docnum)
-        doc = load_doc(stored)
-        if "key" in doc:  # a space entity
-            text = doc.get("description", "")
-            title, excerpt = highlight(doc["name"], text, tokens, mode)
-            return SearchResult(
-                id=stored["id"], entityType="space", type="space", status=doc["status"],
-                title=title, space=doc["key"], url=url_of("space", doc), excerpt=excerpt,
-                score=score)
-        body = self._body_text(doc)
-        title, excerpt = highlight(doc["title"], body, tokens, mode)
-        container = doc.get("container_id")
-        if container and container in snap.docnum_by_id:
-            doc["container_type"] = load_doc(snap.stored(snap.docnum_by_id[container]))["type"]
-        return SearchResult(
-            id=doc["id"], entityType="content", type=doc["type"], status=doc["status"],
-            title=title, space=doc["space"], url=url_of("content", doc), excerpt=excerpt,
-            lastModified=cloud_time(doc["lastmodified"]), created=cloud_time(doc["created"]),
-            score=score,
-            creator=doc["creator"], parentId=doc.get("parent_id"),
-            containerId=doc.get("container_id"), fileName=doc.get("file_name"),
-            labels=doc.get("labels", []))
-
-    @staticmethod
-    def _body_text(doc: dict[str, Any]) -> str:
-        return str(doc.get("text", ""))
+        fields, title, body = _row(snap, docnum)
+        title, excerpt = highlight(title, body, tokens, mode)
+        return SearchResult(title=title, excerpt=excerpt, score=score, **fields)
 
     # --- cursors -------------------------------------------------------------------------
 
@@ -686,6 +663,45 @@ def _cursor_clock(cursor: str, query: Query, context: SearchContext) -> SearchCo
         return context
     return context.model_copy(update={"now": instant})
 
+
+
+#: How many rendered result rows a snapshot keeps (``_row``); a row is a few hundred
+#: bytes plus its body text (at most a few kB), so a full cache stays around 10 MB.
+ROW_CACHE = 4096
+
+
+def _row(snap: Snapshot, docnum: int) -> tuple[dict[str, Any], str, str]:
+    """What a result shows of one document, except what depends on the query (title
+    marks, excerpt, score): its fields, its title and its body text.
+
+    Reading a stored document (decompress, unpickle, parse JSON, format two dates, look
+    up a comment's container) was most of a selective query's time; the rows of the
+    documents last shown are kept per snapshot, so they change with every commit."""
+    rows: dict[int, tuple[dict[str, Any], str, str]] = snap.cache.setdefault("rows", {})
+    row = rows.get(docnum)
+    if row is not None:
+        return row
+    stored = snap.stored(docnum)
+    doc = load_doc(stored)
+    if "key" in doc:  # a space entity
+        row = ({"id": stored["id"], "entityType": "space", "type": "space",
+                "status": doc["status"], "space": doc["key"], "url": url_of("space", doc)},
+               doc["name"], doc.get("description", ""))
+    else:
+        container = doc.get("container_id")
+        if container and container in snap.docnum_by_id:
+            doc["container_type"] = load_doc(snap.stored(snap.docnum_by_id[container]))["type"]
+        row = ({"id": doc["id"], "entityType": "content", "type": doc["type"],
+                "status": doc["status"], "space": doc["space"], "url": url_of("content", doc),
+                "lastModified": cloud_time(doc["lastmodified"]),
+                "created": cloud_time(doc["created"]), "creator": doc["creator"],
+                "parentId": doc.get("parent_id"), "containerId": container,
+                "fileName": doc.get("file_name"), "labels": doc.get("labels", [])},
+               doc["title"], str(doc.get("text", "")))
+    if len(rows) >= ROW_CACHE:
+        rows.pop(next(iter(rows)))
+    rows[docnum] = row
+    return row
 
 
 def _id_key(snap: Snapshot) -> Callable[[int], tuple[int, int, str]]:
