@@ -136,6 +136,16 @@ class _Loaded:
     catalog: dict[str, Any]
     permissions: SitePermissions
     policy_layer: Any = None
+    _view: Catalog | None = None
+
+    def catalog_view(self) -> Catalog:
+        """The compiler's view of the spaces and users, made again only when they change
+        (``upsert_catalog`` replaces the dictionaries), so per-catalogue facts such as the
+        archived spaces are computed once, not per search."""
+        view = self._view
+        if view is None or view.spaces is not self.spaces or view.users is not self.users:
+            view = self._view = Catalog(self.spaces, self.users)
+        return view
 
 
 class Engine:
@@ -486,7 +496,7 @@ class Engine:
                 first = self._open_cursor(cursor, canonical, caller, context, scope,
                                           state)
             snap = state.store.snapshot()
-            compiler = Compiler(snap, Catalog(state.spaces, state.users), scope, context)
+            compiler = Compiler(snap, state.catalog_view(), scope, context)
             try:
                 hits = compiler.run(query)
                 total = docsets.count(hits)
@@ -581,7 +591,11 @@ class Engine:
                 mode: str) -> SearchResult:
         fields, title, body = _row(snap, docnum)
         title, excerpt = highlight(title, body, tokens, mode)
-        return SearchResult(title=title, excerpt=excerpt, score=score, **fields)
+        if "labels" in fields:  # the result's own list, never the cached row's
+            fields = {**fields, "labels": list(fields["labels"])}
+        # The row was built from stored, already validated values: no validation again.
+        return SearchResult.model_construct(title=title, excerpt=excerpt, score=score,
+                                            **fields)
 
     # --- cursors -------------------------------------------------------------------------
 

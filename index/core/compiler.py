@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from cql import dates, textsearch
@@ -102,6 +102,11 @@ class Catalog:
     spaces: Mapping[str, Any]  # key -> Space
     users: Mapping[str, Any]  # account id -> User
 
+    @cached_property
+    def archived(self) -> frozenset[str]:
+        """Keys of the archived spaces (computed once per catalogue, not per search)."""
+        return frozenset(k for k, s in self.spaces.items() if s.status == "archived")
+
 
 @dataclass
 class SearchScope:
@@ -125,7 +130,6 @@ class Compiler:
         #: Stems to highlight, and the (field, stem) pairs that relevance is scored on.
         self.score_tokens: list[str] = []
         self.score_terms: list[tuple[str, str]] = []
-        self._spaces_lower = {k.lower(): s for k, s in catalog.spaces.items()}
         #: While ``describe`` runs: how each clause was evaluated, in words, by clause id.
         self.notes: dict[int, str] | None = None
 
@@ -162,7 +166,7 @@ class Compiler:
                self.context.include_archived_spaces, self.context.exclude_current_spaces,
                self.scope.hidden_spaces,
                self.scope.hidden_types, self.permitted_key(),
-               frozenset(k for k, s in self.catalog.spaces.items() if s.status == "archived"))
+               self.catalog.archived)
         cache = lru.on(self.snap, "visible", VISIBLE_CACHE)
         found = cache.get(key)
         if found is None:
