@@ -21,6 +21,7 @@ import secrets
 import shutil
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 import cql
 from cql.ast import Query
-from index.core import docsets, manifest, relevance
+from index.core import derived, docsets, manifest, relevance
 from index.core.backend import IndexStore, Snapshot
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
@@ -280,6 +281,8 @@ class Engine:
             parts = _document_parts(site, staging / "spill")
             store.bulk_build(parts, _counting(progress, items))
             store.close()
+            _write_derived(staging)
+            manifest.record(staging / WHOOSH_DIR)
             shutil.rmtree(staging / "spill", ignore_errors=True)
             restrict(staging)
             fsync_tree(staging)
@@ -736,6 +739,10 @@ def _ranks(snap: Snapshot, field: str) -> list[int]:
     """Dense ranks of one sort field over every document of the snapshot."""
     key = ("ranks", field)
     ranks = snap.cache.get(key)
+    if ranks is None and snap.derived is not None:
+        ranks = snap.derived.array(f"ranks:{field}")
+        if ranks is not None:
+            snap.cache[key] = ranks
     if ranks is None:
         if field == "id":
             values: list[Any] = [_id_key(snap)(d) for d in range(snap.size)]
@@ -755,11 +762,53 @@ def _ordering(snap: Snapshot, keys: tuple[tuple[str, bool], ...]) -> Ordering:
     """The snapshot's ordering by ``keys`` (field, descending), then id: built once."""
     cache_key = ("ordering", keys)
     ordering = snap.cache.get(cache_key)
+    if ordering is None and snap.derived is not None:
+        name = _ordering_name(keys)
+        order, rank = snap.derived.array(f"{name}:order"), snap.derived.array(f"{name}:rank")
+        if order is not None and rank is not None:
+            ordering = snap.cache[cache_key] = Ordering(order, snap.size, rank)
     if ordering is None:
         id_ranks = _ranks(snap, "id")
         ordering = snap.cache[cache_key] = build_ordering(
             snap.size, [(_ranks(snap, f), desc) for f, desc in keys], id_ranks.__getitem__)
     return ordering  # type: ignore[no-any-return]
+
+
+def _ordering_name(keys: tuple[tuple[str, bool], ...]) -> str:
+    return "ordering:" + ",".join(f"{f}{' desc' if d else ''}" for f, d in keys)
+
+
+#: The sort keys of CQL (``ORDER BY``), whose ranks a build stores.
+SORT_FIELDS = ("created", "id", "lastmodified", "space", "title", "type")
+#: The order of results without ORDER BY and without text, which a build stores.
+DEFAULT_ORDER = (("lastmodified", True),)
+#: Exact fields with few values, every value of which a build stores as a document set.
+FEW_VALUED = ("entity", "status", "type", "space", "restricted")
+#: Fields whose sets a build stores when opening needs them (the permission gates).
+GATE_FIELDS = ("container", "ancestor")
+
+
+def _write_derived(index_dir: Path) -> None:
+    """Store what opening would otherwise rebuild (``index.core.derived``): the ranks of
+    every sort key, the default ordering, the columns they come from, every set of the
+    few-valued fields, and the sets the permission gates read. The gates are found by
+    computing one caller's permission mask, so this follows ``permissions`` as it is."""
+    # The build's own staging directory, just written: trusted, checked when opened.
+    engine = Engine(index_dir, verify=False, allow_untrusted=True)
+    snap = engine.store.snapshot()
+    engine.permissions.mask(AnonymousCaller()).permitted(snap)
+    arrays: dict[str, Any] = {}
+    for field in SORT_FIELDS:
+        arrays[f"ranks:{field}"] = array("i", _ranks(snap, field))
+    default = _ordering(snap, DEFAULT_ORDER)
+    arrays[f"{_ordering_name(DEFAULT_ORDER)}:order"] = default.order
+    arrays[f"{_ordering_name(DEFAULT_ORDER)}:rank"] = default.rank
+    for field in ("num", "created", "lastmodified"):
+        arrays[f"column:{field}"] = array("q", snap.column(field))
+    terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}
+    terms.update({key: docs for key, docs in snap._terms.items() if key[0] in GATE_FIELDS})
+    derived.write(index_dir / WHOOSH_DIR, snap.reader, arrays, terms, complete=FEW_VALUED)
+    engine.store.close()
 
 
 #: Below this many items one process indexes everything (forking costs more than it saves).

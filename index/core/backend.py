@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.index import LockError
 from whoosh.reading import TermNotFound
 
-from index.core import docsets, manifest
+from index.core import derived, docsets, manifest
 from index.core.analysis import analyze, whoosh_analyzer
 from index.core.docsets import DocSet
 from index.core.trust import restrict
@@ -265,6 +265,7 @@ class IndexStore:
             writer.cancel()
             raise
         writer.commit()
+        derived.discard(self.path)  # derived from the commit before: ignored from now on
         restrict(self.path)  # new segment files: never writable by others (trust.py)
         manifest.record(self.path)
 
@@ -303,7 +304,7 @@ class IndexStore:
         for attempt in range(20):
             try:
                 self._ix = whoosh_index.open_dir(str(self.path))
-                return Snapshot(self._ix.searcher())
+                return Snapshot(self._ix.searcher(), self.path)
             except FileNotFoundError:
                 if attempt == 19:
                     raise
@@ -326,8 +327,10 @@ class Snapshot:
     store makes a new snapshot and this one is dropped with its caches.
     """
 
-    def __init__(self, searcher: Any) -> None:
+    def __init__(self, searcher: Any, path: Path | None = None) -> None:
         self.searcher = searcher
+        #: The Whoosh directory, where this commit's derived file may be (``derived``).
+        self.path = path
         weakref.finalize(self, _close_quietly, searcher)
         #: Whoosh readers are not thread-safe (postings and stored fields are read through
         #: file objects with one shared position): every read of the reader holds this.
@@ -336,13 +339,22 @@ class Snapshot:
         self.reader = searcher.reader()
         self.size = self.reader.doc_count_all()
         self._terms: dict[tuple[str, str], DocSet] = {}
-        self._columns: dict[str, list[Any]] = {}
+        self._columns: dict[str, Sequence[Any]] = {}
         self._lexicons: dict[str, list[str]] = {}
         #: Structures that layers above build from this snapshot (orderings, date columns).
         self.cache: dict[Any, Any] = {}
 
     def close(self) -> None:
         self.searcher.close()
+
+    @cached_property
+    def derived(self) -> derived.Derived | None:
+        """The structures a build derived from this commit, if it is the commit it wrote
+        them for (``index.core.derived``)."""
+        if self.path is None:
+            return None
+        with self._read:
+            return derived.load(self.path, self.reader)
 
     @cached_property
     def live(self) -> DocSet:
@@ -358,6 +370,10 @@ class Snapshot:
         """Documents whose exact ``field`` holds ``value`` (as indexed)."""
         key = (field, value)
         cached = self._terms.get(key)
+        if cached is None and self.derived is not None:
+            stored = self.derived.term(field, value)
+            if stored is not None:
+                cached = self._terms[key] = stored & self.live
         if cached is None:
             try:
                 with self._read:
@@ -376,9 +392,13 @@ class Snapshot:
             out |= self.term(field, value)
         return out
 
-    def column(self, field: str) -> list[Any]:
+    def column(self, field: str) -> Sequence[Any]:
         """Per-document values of a sortable field, indexed by document number."""
         col = self._columns.get(field)
+        if col is None and self.derived is not None:
+            col = self.derived.array(f"column:{field}")
+            if col is not None:
+                self._columns[field] = col
         if col is None:
             with self._read:
                 values = self._column_values(field)
@@ -436,13 +456,20 @@ class Snapshot:
     # --- text -----------------------------------------------------------------------
 
     def lexicon(self, field: str) -> list[str]:
+        """The indexed values of ``field``, sorted; none when no document has it (Whoosh
+        raises for a segment without the field, e.g. ``restricted`` in a site with no
+        restrictions, so the segments are read one by one)."""
         words = self._lexicons.get(field)
         if words is None:
+            found: set[str] = set()
             with self._read:
-                words = self._lexicons[field] = [
-                    w.decode("utf-8") if isinstance(w, bytes) else w
-                    for w in self.reader.lexicon(field)
-                ]
+                for sub in getattr(self.reader, "readers", None) or [self.reader]:
+                    try:
+                        found.update(w.decode("utf-8") if isinstance(w, bytes) else w
+                                     for w in sub.lexicon(field))
+                    except TermNotFound:
+                        continue
+            words = self._lexicons[field] = sorted(found)
         return words
 
     def phrase_docs(self, fields: tuple[str, ...], tokens: list[str]) -> DocSet:

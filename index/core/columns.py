@@ -60,8 +60,12 @@ class SortedColumn:
 class Ordering:
     """All documents in one sort order; ``rank[d]`` is ``d``'s position."""
 
-    def __init__(self, order: Sequence[int], size: int) -> None:
+    def __init__(self, order: Sequence[int], size: int,
+                 rank: array[int] | None = None) -> None:
         self.order = array("i", order)
+        if rank is not None:  # read with the order (``index.core.derived``)
+            self.rank = rank
+            return
         self.rank = array("i", bytes(4 * size))
         rank = self.rank
         for pos, d in enumerate(self.order):

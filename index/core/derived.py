@@ -1,0 +1,171 @@
+"""Structures derived from one commit of the index, written once and read by memory map.
+
+The first query after opening an index needs things Whoosh does not store in a form a
+query can use: the dense ranks of every sort key, the default ordering, the document
+sets of the few-valued fields (entity, status, type, space) and the postings that the
+permission gates look up. Rebuilt from Whoosh's columns and postings in Python they cost
+0.6-1.6 s at 100,000 items on every open. A build writes them here (``DERIVED_FILE`` in
+the Whoosh directory, recorded in the manifest with the rest of the build, and swapped
+in with it); a snapshot decodes each part the first time it is asked for, at C speed
+(``array.frombytes``, ``int.from_bytes``), and anything not here is computed as before.
+
+The file names the commit it was derived from (generation, segments, document count):
+after an upsert or a delete it no longer matches and is ignored (and removed by the
+commit), so a stale file can cost time but never change an answer. It holds only JSON and
+raw arrays: nothing in it is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import sys
+from array import array
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from index.core import docsets
+from index.core.docsets import DocSet
+
+DERIVED_FILE = "cql-derived.bin"
+MAGIC = b"CQLDERIV"
+VERSION = 1
+_HEAD = struct.Struct("<8sII")  # magic, version, header length
+
+
+def identity(reader: Any) -> dict[str, Any]:
+    """What names one commit of a Whoosh index: generation, segments, document count."""
+    readers = getattr(reader, "readers", None) or [reader]
+    return {"generation": reader.generation(),
+            "segments": [r.segment().segment_id() for r in readers],
+            "documents": reader.doc_count_all()}
+
+
+def write(whoosh_dir: Path, reader: Any, arrays: Mapping[str, array[Any]],
+          terms: Mapping[tuple[str, str], DocSet], complete: Iterable[str] = ()) -> None:
+    """Write the derived file for the commit ``reader`` reads (atomically, durably).
+
+    ``arrays`` are named per-document arrays; ``terms`` are document sets by (field,
+    value), stored as bitmaps when dense and as sorted document numbers when sparse;
+    ``complete`` names the fields whose every value is among ``terms``."""
+    size = reader.doc_count_all()
+    parts: dict[str, list[Any]] = {}
+    entries: list[list[Any]] = []
+    chunks: list[bytes] = []
+    offset = 0
+
+    def add(raw: bytes) -> tuple[int, int]:
+        nonlocal offset
+        start = offset
+        chunks.append(raw)
+        offset += len(raw)
+        return start, len(raw)
+
+    for name, values in arrays.items():
+        parts[name] = [values.typecode, *add(_little(values))]
+    for (field, value), docs in terms.items():
+        if docsets.count(docs) * 32 > size:
+            entries.append([field, value, "bits", *add(docsets.as_bytes(docs, size))])
+        else:
+            entries.append([field, value, "ids",
+                            *add(_little(array("I", docsets.members(docs))))])
+    header = json.dumps({**identity(reader), "arrays": parts, "terms": entries,
+                         "complete": sorted(complete)}).encode()
+    path = whoosh_dir / DERIVED_FILE
+    temp = whoosh_dir / f"{DERIVED_FILE}.tmp-{os.getpid()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with open(fd, "wb") as fh:
+        fh.write(_HEAD.pack(MAGIC, VERSION, len(header)))
+        fh.write(header)
+        for raw in chunks:
+            fh.write(raw)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temp, path)
+
+
+def discard(whoosh_dir: Path) -> None:
+    """Remove the derived file of an earlier commit (it would be ignored anyway)."""
+    try:
+        os.unlink(whoosh_dir / DERIVED_FILE)
+    except FileNotFoundError:
+        pass
+
+
+def _little(values: array[Any]) -> bytes:
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+class Derived:
+    """One derived file, mapped; parts are decoded on first use and kept."""
+
+    def __init__(self, mapped: mmap.mmap, header: dict[str, Any], base: int) -> None:
+        self._map = mapped
+        self._base = base
+        self.size: int = header["documents"]
+        self._arrays: dict[str, list[Any]] = header["arrays"]
+        self._terms = {(f, v): (kind, start, length)
+                       for f, v, kind, start, length in header["terms"]}
+        #: Fields whose every indexed value has an entry: an absent value matches nothing.
+        self.complete = frozenset(header.get("complete", ()))
+
+    def _bytes(self, start: int, length: int) -> bytes:
+        start += self._base
+        return self._map[start:start + length]
+
+    def array(self, name: str) -> array[Any] | None:
+        found = self._arrays.get(name)
+        if found is None:
+            return None
+        typecode, start, length = found
+        out = array(typecode)
+        out.frombytes(self._bytes(start, length))
+        if sys.byteorder == "big":
+            out.byteswap()
+        return out
+
+    def term(self, field: str, value: str) -> DocSet | None:
+        """The stored set of (field, value); None when the file does not know it."""
+        found = self._terms.get((field, value))
+        if found is None:
+            return docsets.EMPTY if field in self.complete else None
+        kind, start, length = found
+        raw = self._bytes(start, length)
+        if kind == "bits":
+            return int.from_bytes(raw, "little")
+        ids = array("I")
+        ids.frombytes(raw)
+        if sys.byteorder == "big":
+            ids.byteswap()
+        return docsets.from_ids(ids, self.size)
+
+
+def load(whoosh_dir: Path, reader: Any) -> Derived | None:
+    """The derived file of the commit ``reader`` reads, or None (absent, another commit,
+    another format version, or unreadable: then everything is computed as before)."""
+    try:
+        with open(whoosh_dir / DERIVED_FILE, "rb") as fh:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    try:
+        magic, version, length = _HEAD.unpack_from(mapped, 0)
+        if magic != MAGIC or version != VERSION:
+            raise ValueError(magic)
+        header = json.loads(mapped[_HEAD.size:_HEAD.size + length])
+        if {k: header.get(k) for k in ("generation", "segments", "documents")} != identity(
+                reader):
+            raise ValueError("another commit")
+        return Derived(mapped, header, _HEAD.size + length)
+    except (ValueError, KeyError, TypeError, struct.error):
+        mapped.close()
+        return None
+
+
+__all__ = ["DERIVED_FILE", "Derived", "discard", "load", "write"]
