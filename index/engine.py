@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -121,6 +121,30 @@ class BuildReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class _Users(Mapping[str, User]):
+    """The catalogue's users, each made a ``User`` when first read.
+
+    The build validated every user before writing the catalogue (a file the trust check
+    vouches for), so they are not validated again; and a search reads a few of them, so
+    opening does not make thousands (2,200 validations were most of an open)."""
+
+    def __init__(self, raw: list[dict[str, Any]]) -> None:
+        self._raw = {u["account_id"]: u for u in raw}
+        self._made: dict[str, User] = {}
+
+    def __getitem__(self, account_id: str) -> User:
+        user = self._made.get(account_id)
+        if user is None:
+            user = self._made[account_id] = User.model_construct(**self._raw[account_id])
+        return user
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @dataclass
 class _Loaded:
     """One build of the index as this engine loaded it: everything a search reads that
@@ -128,7 +152,7 @@ class _Loaded:
 
     build_id: str
     spaces: dict[str, Space]
-    users: dict[str, User]
+    users: Mapping[str, User]
     extras: dict[str, Any]
     secret: bytes
     store: IndexStore
@@ -180,7 +204,7 @@ class Engine:
             manifest.verify(self.index_dir / WHOOSH_DIR, checksums=self.verify)
             catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
             spaces = {s["key"]: Space.model_validate(s) for s in catalog["spaces"]}
-            users = {u["account_id"]: User.model_validate(u) for u in catalog["users"]}
+            users = _Users(catalog["users"])
             loaded = _Loaded(
                 build_id=build_id, spaces=spaces, users=users,
                 extras=catalog.get("extras", {}),
@@ -222,7 +246,7 @@ class Engine:
         return self._state.spaces
 
     @property
-    def users(self) -> dict[str, User]:
+    def users(self) -> Mapping[str, User]:
         return self._state.users
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -22,7 +23,7 @@ V1_EXPANDABLE = ("body", "version", "space", "ancestors", "history", "metadata",
                  "container", "childTypes", "descendants", "operations", "restrictions")
 
 
-def user_ref(account_id: str, users: dict[str, Any]) -> dict[str, Any]:
+def user_ref(account_id: str, users: Mapping[str, Any]) -> dict[str, Any]:
     user = users.get(account_id)
     return {"type": "known", "accountId": account_id, "accountType": "atlassian",
             "displayName": user.display_name if user else account_id,
@@ -43,7 +44,8 @@ def space_v1(space: Any, base: str) -> dict[str, Any]:
 
 
 def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict[str, Any],
-               users: dict[str, Any], version: int, ancestors: list[dict[str, Any]] | None = None,
+               users: Mapping[str, Any], version: int,
+               ancestors: list[dict[str, Any]] | None = None,
                children: list[dict[str, Any]] | None = None,
                container: dict[str, Any] | None = None) -> dict[str, Any]:
     """A v1 ``Content`` object; ``expand`` holds the requested expansion paths."""
@@ -88,7 +90,7 @@ def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict
     return out
 
 
-def history_v1(doc: dict[str, Any], users: dict[str, Any], version: int) -> dict[str, Any]:
+def history_v1(doc: dict[str, Any], users: Mapping[str, Any], version: int) -> dict[str, Any]:
     """``history`` of a content item: its creation and its last update (``lastUpdated``,
     whose ``number`` clients add one to when they update the item)."""
     return {"latest": True, "createdBy": user_ref(doc["creator"], users),
