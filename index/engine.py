@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field, ValidationError
 import cql
 from cql.ast import Query
 from index.core import derived, docsets, manifest, relevance
-from index.core.backend import IndexStore, Snapshot
+from index.core.backend import TEXT_FIELDS, IndexStore, Snapshot
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
@@ -730,8 +730,9 @@ def _row(snap: Snapshot, docnum: int) -> tuple[dict[str, Any], str, str]:
                doc["name"], doc.get("description", ""))
     else:
         container = doc.get("container_id")
-        if container and container in snap.docnum_by_id:
-            doc["container_type"] = load_doc(snap.stored(snap.docnum_by_id[container]))["type"]
+        where = snap.docnum_of(container) if container else None
+        if where is not None:
+            doc["container_type"] = load_doc(snap.stored(where))["type"]
         row = ({"id": doc["id"], "entityType": "content", "type": doc["type"],
                 "status": doc["status"], "space": doc["space"], "url": url_of("content", doc),
                 "lastModified": cloud_time(doc["lastmodified"]),
@@ -814,9 +815,10 @@ GATE_FIELDS = ("container", "ancestor")
 
 def _write_derived(index_dir: Path) -> None:
     """Store what opening would otherwise rebuild (``index.core.derived``): the ranks of
-    every sort key, the default ordering, the columns they come from, every set of the
-    few-valued fields, and the sets the permission gates read. The gates are found by
-    computing one caller's permission mask, so this follows ``permissions`` as it is."""
+    every sort key, the default ordering, the columns they come from, the text fields'
+    lengths, every set of the few-valued fields, and the sets the permission gates read.
+    The gates are found by computing one caller's permission mask, so this follows
+    ``permissions`` as it is."""
     # The build's own staging directory, just written: trusted, checked when opened.
     engine = Engine(index_dir, verify=False, allow_untrusted=True)
     snap = engine.store.snapshot()
@@ -829,6 +831,8 @@ def _write_derived(index_dir: Path) -> None:
     arrays[f"{_ordering_name(DEFAULT_ORDER)}:rank"] = default.rank
     for field in ("num", "created", "lastmodified"):
         arrays[f"column:{field}"] = array("q", snap.column(field))
+    for field in TEXT_FIELDS:  # relevance's field lengths (read per document from Whoosh)
+        arrays[f"lengths:{field}"] = snap.field_lengths(field)
     terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}
     terms.update({key: docs for key, docs in snap._terms.items() if key[0] in GATE_FIELDS})
     derived.write(index_dir / WHOOSH_DIR, snap.reader, arrays, terms, complete=FEW_VALUED)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from itertools import compress
 
 DocSet = int
 EMPTY: DocSet = 0
+#: Up to this many ids, ``from_ids`` sets bits one by one.
+FEW = 16
 
 _BITS: tuple[tuple[int, ...], ...] = tuple(
     tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256)
@@ -22,7 +24,14 @@ _BITS: tuple[tuple[int, ...], ...] = tuple(
 
 
 def from_ids(ids: Iterable[int], size: int) -> DocSet:
-    """The set of ``ids`` (all below ``size``)."""
+    """The set of ``ids`` (all below ``size``).
+
+    A few ids (a sized collection) are set bit by bit: no buffer as wide as the index."""
+    if isinstance(ids, Sized) and len(ids) <= FEW:
+        out = EMPTY
+        for d in ids:
+            out |= 1 << d
+        return out
     buf = bytearray((size >> 3) + 1)
     for d in ids:
         buf[d >> 3] |= 1 << (d & 7)
