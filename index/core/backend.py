@@ -431,9 +431,9 @@ class Snapshot:
         documents instead took seconds); only the few space entities are read. Nothing
         is made for documents nobody asks about (a list of every id took 0.1 s of the
         first query at 100,000 items)."""
-        spaces = {d: self.stored(d).get("id") for d in
-                  docsets.members(self.term("entity", "space"))}
-        return _Ids(self.column("num"), docsets.as_bytes(self.live, self.size), spaces)
+        spaces = docsets.as_bytes(self.term("entity", "space"), self.size)
+        return _Ids(self.column("num"), docsets.as_bytes(self.live, self.size), spaces,
+                    lambda d: self.stored(d).get("id"))
 
     def docnum_of(self, doc_id: str) -> int | None:
         """The document number of an entity id (None when absent): from ``docnum_by_id``
@@ -586,11 +586,13 @@ class Snapshot:
 
 
 class _Ids(Sequence[str | None]):
-    """``Snapshot.ids``: each document's entity id, derived from the columns on access."""
+    """``Snapshot.ids``: each document's entity id, derived from the columns on access
+    (a space entity's from its stored fields, read once)."""
 
-    def __init__(self, nums: Sequence[int], live: bytes, spaces: dict[int, str | None]
-                 ) -> None:
-        self._nums, self._live, self._spaces = nums, live, spaces
+    def __init__(self, nums: Sequence[int], live: bytes, spaces: bytes,
+                 read: Callable[[int], str | None]) -> None:
+        self._nums, self._live, self._spaces, self._read = nums, live, spaces, read
+        self._space_ids: dict[int, str | None] = {}
 
     def __len__(self) -> int:
         return len(self._nums)
@@ -598,10 +600,12 @@ class _Ids(Sequence[str | None]):
     def __getitem__(self, d: int) -> str | None:  # type: ignore[override]
         if d < 0:
             d += len(self._nums)
-        if d in self._spaces:
-            return self._spaces[d]
         if not self._live[d >> 3] >> (d & 7) & 1:
             return None
+        if self._spaces[d >> 3] >> (d & 7) & 1:
+            if d not in self._space_ids:
+                self._space_ids[d] = self._read(d)
+            return self._space_ids[d]
         return str(self._nums[d])
 
     def __iter__(self) -> Iterator[str | None]:
