@@ -192,6 +192,22 @@ def test_first_runs_times_every_user_query(run: tuple[Path, dict[str, Any], int]
     assert all(ms >= 0 for ms in times.values())
 
 
+def test_cold_times_open_and_first_query_in_fresh_processes(
+        run: tuple[Path, dict[str, Any], int]) -> None:
+    """``python -m benchmarks.cold``: open + first query per fresh process, as a table."""
+    out, _, _ = run
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cold", str(out / "indexes" / "cql-search"),
+         str(out / "site"), "exact.label_rare", "text.word_rare", "--runs", "1"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:3]}
+    assert set(rows) == {"exact.label_rare", "text.word_rare"}
+    for figures in rows.values():
+        open_ms, open_cpu, total_ms, total_cpu = map(float, figures)
+        assert 0 < open_ms <= total_ms and 0 < open_cpu <= total_cpu
+
+
 def test_run_stages_skip_parse_and_only(run: tuple[Path, dict[str, Any], int],
                                         tmp_path: Path) -> None:
     """Off a terminal each stage prints a line; --skip-parse skips the parser stage; --only
