@@ -618,11 +618,12 @@ class Engine:
                 mode: str) -> SearchResult:
         fields, title, body = _row(snap, docnum)
         title, excerpt = highlight(title, body, tokens, mode)
-        if "labels" in fields:  # the result's own list, never the cached row's
-            fields = {**fields, "labels": list(fields["labels"])}
         # The row was built from stored, already validated values: no validation again.
-        return SearchResult.model_construct(title=title, excerpt=excerpt, score=score,
-                                            **fields)
+        # Every field is given (labels a list of the result's own): for a field left out,
+        # pydantic parses the default factory's signature on every call (4 ms a page).
+        return SearchResult.model_construct(
+            title=title, excerpt=excerpt, score=score,
+            **{**_ABSENT, **fields, "labels": list(fields.get("labels", ()))})
 
     # --- cursors -------------------------------------------------------------------------
 
@@ -705,6 +706,10 @@ def _cursor_clock(cursor: str, query: Query, context: SearchContext) -> SearchCo
     return context.model_copy(update={"now": instant})
 
 
+
+#: The optional result fields, as a space entity's result leaves them.
+_ABSENT: dict[str, Any] = {"lastModified": None, "created": None, "creator": None,
+                           "parentId": None, "containerId": None, "fileName": None}
 
 #: How many rendered result rows a snapshot keeps (``_row``); a row is a few hundred
 #: bytes plus its body text (at most a few kB), so a full cache stays around 10 MB.

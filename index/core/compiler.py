@@ -101,6 +101,9 @@ class Catalog:
 
     spaces: Mapping[str, Any]  # key -> Space
     users: Mapping[str, Any]  # account id -> User
+    #: Answers computed from the catalogue alone (users whose names match a text), kept
+    #: as long as the catalogue is.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @cached_property
     def archived(self) -> frozenset[str]:
@@ -514,8 +517,11 @@ class Compiler:
                       f"{raw!r})")
             return self.snap.terms("space", keys)
         if name == "creator.fullname":
-            people = [u.account_id for u in self.catalog.users.values()
-                      if matches_tokens(tree, analyzed(u.display_name))]
+            people = self.catalog.memo.get(("people", raw))
+            if people is None:  # every user's name: once per catalogue and text
+                people = self.catalog.memo[("people", raw)] = [
+                    u.account_id for u in self.catalog.users.values()
+                    if matches_tokens(tree, analyzed(u.display_name))]
             self.note(clause, lambda: f"creator in {shown_set(people)} (display names "
                       f"matching {raw!r})")
             return self.snap.terms("creator", people)
