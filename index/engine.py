@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 import cql
 from cql.ast import Query
@@ -108,6 +108,16 @@ class SearchPage(BaseModel):
     cqlQuery: str
     searchDuration: int
     next: str | None = None
+    #: The stored items the results were rendered from, decoded, in result order.
+    _docs: list[dict[str, Any]] | None = PrivateAttr(default=None)
+
+    def stored_docs(self) -> list[dict[str, Any]] | None:
+        """The stored items (as ``load_doc`` gives them) that the search decoded to render
+        ``results``, one per result in the same order, or None for a page made elsewhere.
+        A front end that renders more of each item (``cql serve``) uses them instead of
+        reading and decoding the items a second time, which cost as much as the rest of
+        its request. Read-only."""
+        return self._docs
 
 
 class BuildReport(BaseModel):
@@ -490,8 +500,7 @@ class Engine:
             try:
                 hits = compiler.run(query)
                 total = docsets.count(hits)
-                results = [r for _, r in self.page(compiler, query, hits, first, limit,
-                                                   excerpt)]
+                rendered = self._render(compiler, query, hits, first, limit, excerpt)
             except cql.CqlError as err:
                 raise err.with_query(cql_text) from None
             except EngineError:
@@ -510,10 +519,13 @@ class Engine:
             raise EngineError("busy", f"the index at {self.index_dir} was replaced during "
                               "every attempt at this search; try again")
         start = first
-        return SearchPage(
+        results = [r for _, r, _ in rendered]
+        found = SearchPage(
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
             next=nxt)
+        found._docs = [doc for _, _, doc in rendered]
+        return found
 
     def page(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
              excerpt: str = "highlight") -> list[tuple[int, SearchResult]]:
@@ -523,11 +535,17 @@ class Engine:
         ``search`` is parse + ``Compiler.run`` + this; front ends that run the stages
         themselves (the REPL, to time them) call it directly.
         """
+        return [(d, r) for d, r, _ in self._render(compiler, query, hits, start, limit,
+                                                    excerpt)]
+
+    def _render(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
+                excerpt: str) -> list[tuple[int, SearchResult, dict[str, Any]]]:
+        """``page``, with the decoded stored item of each result."""
         snap = compiler.snap
         total = docsets.count(hits)
         ordered = self._order(snap, query, hits, total, compiler.score_terms, start + limit,
                               compiler.universe)
-        return [(d, self._result(snap, d, score, compiler.score_tokens, excerpt))
+        return [(d, *self._result(snap, d, score, compiler.score_tokens, excerpt))
                 for d, score in ordered[start: start + limit]]
 
     def count(self, cql_text: str, **kwargs: Any) -> int:
@@ -578,7 +596,7 @@ class Engine:
     # --- results -------------------------------------------------------------------------
 
     def _result(self, snap: Snapshot, docnum: int, score: float | None, tokens: list[str],
-                mode: str) -> SearchResult:
+                mode: str) -> tuple[SearchResult, dict[str, Any]]:
         stored = snap.stored(docnum)
         doc = load_doc(stored)
         if "key" in doc:  # a space entity
@@ -587,7 +605,7 @@ class Engine:
             return SearchResult(
                 id=stored["id"], entityType="space", type="space", status=doc["status"],
                 title=title, space=doc["key"], url=url_of("space", doc), excerpt=excerpt,
-                score=score)
+                score=score), doc
         body = self._body_text(doc)
         title, excerpt = highlight(doc["title"], body, tokens, mode)
         container = doc.get("container_id")
@@ -600,7 +618,7 @@ class Engine:
             score=score,
             creator=doc["creator"], parentId=doc.get("parent_id"),
             containerId=doc.get("container_id"), fileName=doc.get("file_name"),
-            labels=doc.get("labels", []))
+            labels=doc.get("labels", [])), doc
 
     @staticmethod
     def _body_text(doc: dict[str, Any]) -> str:

@@ -66,12 +66,11 @@ def _content(call: Call, doc: dict[str, Any], expand: set[str]) -> dict[str, Any
 
 async def search(call: Call) -> JSONResponse:
     page, _, expand, limit = _run(call)
-    docs = {d["id"]: d for d in call.reader.stored(
-        r.id for r in page.results if r.entityType == "content")}
     inner = {e.removeprefix("content.") for e in expand if e.startswith("content.")}
     results = []
-    for r in page.results:
-        doc = docs.get(r.id)
+    for r, doc in zip(page.results, call.reader.docs_of(page), strict=True):
+        if r.entityType != "content":
+            doc = None
         content = _content(call, doc, inner) if doc is not None else None
         results.append(search_result_v1(r, doc, content, call.engine.spaces, call.base))
     return JSONResponse({
@@ -83,8 +82,9 @@ async def search(call: Call) -> JSONResponse:
 
 async def content_search(call: Call) -> JSONResponse:
     page, _, expand, limit = _run(call)
-    docs = call.reader.stored(r.id for r in page.results if r.entityType == "content")
-    results = [_content(call, d, expand) for d in docs]
+    docs = call.reader.docs_of(page)
+    results = [_content(call, d, expand) for r, d in zip(page.results, docs, strict=True)
+               if r.entityType == "content" and d is not None]
     return JSONResponse({
         "results": results, "start": page.start, "limit": page.limit, "size": len(results),
         "totalSize": page.totalSize, "cqlQuery": page.cqlQuery,
