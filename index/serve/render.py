@@ -82,8 +82,8 @@ def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict
             out["container"] = space_v1(space, base)
     if doc["type"] == "attachment" and doc.get("file_name"):
         out["extensions"] = {"fileName": doc["file_name"]}
-    out["_expandable"] = {k: f"/rest/api/content/{doc['id']}" for k in V1_EXPANDABLE
-                          if k not in tops}
+    link = f"/rest/api/content/{doc['id']}"
+    out["_expandable"] = {k: link for k in V1_EXPANDABLE if k not in tops}
     out["_links"] = content_links(doc, base)
     return out
 
@@ -127,12 +127,16 @@ def search_result_v1(result: Any, doc: dict[str, Any] | None, content: dict[str,
     return out
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _friendly(stamp: str | None) -> str:
     """A short human date (Confluence localises it; we write ``Mon DD, YYYY``)."""
     if not stamp:
         return ""
     moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return moment.strftime("%b %d, %Y")
+    # strftime's "%b %d, %Y" in the C locale, at a fraction of its cost
+    return f"{MONTHS[moment.month - 1]} {moment.day:02d}, {moment.year}"
 
 
 # --- v2 ------------------------------------------------------------------------------------

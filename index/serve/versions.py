@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,9 +67,16 @@ class Versions:
     def _read(self) -> dict[str, int]:
         return dict(self._current())
 
-    def of(self, doc: dict[str, Any]) -> int:
-        """The current version number of the stored item ``doc``."""
-        return self._current().get(doc["id"]) or base_version(doc)
+    def of(self, doc: dict[str, Any], recorded: Mapping[str, int] | None = None) -> int:
+        """The current version number of the stored item ``doc``; ``recorded`` is
+        ``recorded()`` when the caller has it already."""
+        numbers = self._current() if recorded is None else recorded
+        return numbers.get(doc["id"]) or base_version(doc)
+
+    def recorded(self) -> Mapping[str, int]:
+        """The numbers of the items updated through the server, for many ``of`` in one
+        response (the file is checked once, not per item)."""
+        return self._current()
 
     def set(self, item_id: str, number: int | None) -> None:
         """Record ``number`` for ``item_id`` (None forgets it); call under ``write_lock``."""
