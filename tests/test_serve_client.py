@@ -226,6 +226,24 @@ def test_bad_credentials_are_401(server: Server) -> None:
             assert v2.status_code == 401 and v2.json()["errors"][0]["status"] == 401
 
 
+def test_a_token_accepted_before_is_refused_once_expired(server: Server) -> None:
+    """The server remembers tokens it verified (auth.Authenticator._claims): never past
+    their expiry."""
+    import time
+
+    import jwt
+
+    tok = token(server.index_dir, "app-wordcount", "search:confluence", None, "--ttl", "5")
+    exp = jwt.decode(tok, options={"verify_signature": False})["exp"]
+    with server.client(token=tok) as http:
+        for _ in range(2):
+            assert http.get("/wiki/rest/api/search", params={"cql": "type = page"}
+                            ).status_code == 200
+        time.sleep(max(0.0, exp - time.time()) + 0.2)
+        r = http.get("/wiki/rest/api/search", params={"cql": "type = page"})
+        assert r.status_code == 401 and "expired" in r.json()["message"]
+
+
 def test_unknown_app_token_is_401(server: Server) -> None:
     import jwt
 
