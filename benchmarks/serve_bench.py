@@ -295,6 +295,9 @@ def serve_command(args: argparse.Namespace) -> int:
                     if status != 200:
                         raise RuntimeError(f"HTTP {status}")
 
+                # Warm every worker (the first searches of a process load columns and
+                # orderings): untimed load over as many connections as the timed run.
+                _throughput(port, request, args.concurrency, args.warmup, proc.pid)
                 eng, web, engine_cpu = _latencies(direct, over_http, args.reps)
                 load = _throughput(port, request, args.concurrency, args.seconds, proc.pid)
                 report["queries"][name] = {
@@ -341,4 +344,6 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                    help="keep-alive connections for the req/s figure")
     p.add_argument("--seconds", type=float, default=5.0, help="duration of the req/s run")
     p.add_argument("--workers", type=int, default=1, help="server worker processes")
+    p.add_argument("--warmup", type=float, default=2.0,
+                   help="seconds of untimed load per query before measuring")
     p.set_defaults(run=serve_command)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote as url_quote
 
@@ -29,9 +30,17 @@ def user_ref(account_id: str, users: dict[str, Any]) -> dict[str, Any]:
             "publicName": user.display_name if user else account_id}
 
 
-def content_links(doc: dict[str, Any], base: str) -> dict[str, str]:
-    return {"webui": url_of("content", doc), "self": f"{base}/rest/api/content/{doc['id']}",
-            "tinyui": f"/x/{doc['id']}"}
+def content_links(doc: dict[str, Any], base: str, webui: str | None = None) -> dict[str, str]:
+    """``_links``; ``webui`` is ``url_of("content", doc)`` when the caller has it already
+    (a search result's ``url``)."""
+    return {"webui": webui or url_of("content", doc),
+            "self": f"{base}/rest/api/content/{doc['id']}", "tinyui": f"/x/{doc['id']}"}
+
+
+@lru_cache(maxsize=4096)
+def space_path(key: str) -> str:
+    """``/spaces/KEY``, quoted (once per space: every search result names its space)."""
+    return f"/spaces/{url_quote(key)}"
 
 
 def space_v1(space: Any, base: str) -> dict[str, Any]:
@@ -45,7 +54,8 @@ def space_v1(space: Any, base: str) -> dict[str, Any]:
 def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict[str, Any],
                users: dict[str, Any], version: int, ancestors: list[dict[str, Any]] | None = None,
                children: list[dict[str, Any]] | None = None,
-               container: dict[str, Any] | None = None) -> dict[str, Any]:
+               container: dict[str, Any] | None = None,
+               webui: str | None = None) -> dict[str, Any]:
     """A v1 ``Content`` object; ``expand`` holds the requested expansion paths."""
     out: dict[str, Any] = {"id": doc["id"], "type": doc["type"], "status": doc["status"],
                            "title": doc["title"]}
@@ -84,7 +94,7 @@ def content_v1(doc: dict[str, Any], base: str, expand: set[str], *, spaces: dict
         out["extensions"] = {"fileName": doc["file_name"]}
     link = f"/rest/api/content/{doc['id']}"
     out["_expandable"] = {k: link for k in V1_EXPANDABLE if k not in tops}
-    out["_links"] = content_links(doc, base)
+    out["_links"] = content_links(doc, base, webui)
     return out
 
 
@@ -112,7 +122,7 @@ def search_result_v1(result: Any, doc: dict[str, Any] | None, content: dict[str,
     out.update({
         "title": result.title, "excerpt": result.excerpt, "url": result.url,
         "resultGlobalContainer": (
-            {"title": space.name, "displayUrl": f"/spaces/{url_quote(space.key)}"}
+            {"title": space.name, "displayUrl": space_path(space.key)}
             if space is not None else None),
         "breadcrumbs": [], "entityType": result.entityType, "iconCssClass": icon,
         "lastModified": result.lastModified or "",

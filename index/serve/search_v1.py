@@ -57,12 +57,13 @@ def _links(call: Call, path: str, page: Any, limit: int) -> dict[str, str]:
 
 
 def _content(call: Call, doc: dict[str, Any], expand: set[str],
-             versions: Mapping[str, int]) -> dict[str, Any]:
+             versions: Mapping[str, int], webui: str | None = None) -> dict[str, Any]:
     engine = call.engine
     ancestors = (call.reader.visible(call.caller, doc.get("ancestors", []))
                  if "ancestors" in {e.split(".")[0] for e in expand} else None)
     return content_v1(doc, call.base, expand, spaces=engine.spaces, users=engine.users,
-                      version=call.writer.versions.of(doc, versions), ancestors=ancestors)
+                      version=call.writer.versions.of(doc, versions), ancestors=ancestors,
+                      webui=webui)
 
 
 async def search(call: Call) -> JSONResponse:
@@ -73,7 +74,7 @@ async def search(call: Call) -> JSONResponse:
     for r, doc in zip(page.results, call.reader.docs_of(page), strict=True):
         if r.entityType != "content":
             doc = None
-        content = _content(call, doc, inner, versions) if doc is not None else None
+        content = _content(call, doc, inner, versions, r.url) if doc is not None else None
         results.append(search_result_v1(r, doc, content, call.engine.spaces, call.base))
     return JSONResponse({
         "results": results, "start": page.start, "limit": page.limit, "size": len(results),
@@ -85,7 +86,7 @@ async def search(call: Call) -> JSONResponse:
 async def content_search(call: Call) -> JSONResponse:
     page, _, expand, limit = _run(call)
     docs, versions = call.reader.docs_of(page), call.writer.versions.recorded()
-    results = [_content(call, d, expand, versions)
+    results = [_content(call, d, expand, versions, r.url)
                for r, d in zip(page.results, docs, strict=True)
                if r.entityType == "content" and d is not None]
     return JSONResponse({
