@@ -59,6 +59,17 @@ def test_cql_matches_the_engine(alice: Confluence, engine: Engine) -> None:
     assert got["_links"]["next"].startswith("/rest/api/search?next=true&cursor=")
 
 
+def test_a_comment_links_to_where_it_is(alice: Confluence) -> None:
+    """A comment's web link names its container's kind (blog or pages), in the result's
+    url and in its content's _links alike."""
+    got = alice.cql("type = comment", limit=200)
+    kinds = set()
+    for result in got["results"]:
+        assert result["content"]["_links"]["webui"] == result["url"]
+        kinds.add(result["url"].split("/")[3])
+    assert kinds == {"blog", "pages"}
+
+
 def test_cql_all_follows_next_links(alice: Confluence, engine: Engine) -> None:
     everything = alice.cql_all("space = ENG and type = page", limit=7)
     want = engine.search("space = ENG and type = page", limit=1000,
