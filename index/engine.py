@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 import cql
 from cql.ast import Query
@@ -109,6 +109,16 @@ class SearchPage(BaseModel):
     cqlQuery: str
     searchDuration: int
     next: str | None = None
+    #: The stored items the results were rendered from, decoded, in result order.
+    _docs: list[dict[str, Any]] | None = PrivateAttr(default=None)
+
+    def stored_docs(self) -> list[dict[str, Any]] | None:
+        """The stored items (as ``load_doc`` gives them) that the search decoded to render
+        ``results``, one per result in the same order, or None for a page made elsewhere.
+        A front end that renders more of each item (``cql serve``) uses them instead of
+        reading and decoding the items a second time, which cost as much as the rest of
+        its request. Read-only."""
+        return self._docs
 
 
 class BuildReport(BaseModel):
@@ -527,8 +537,7 @@ class Engine:
             try:
                 hits = compiler.run(query)
                 total = docsets.count(hits)
-                results = [r for _, r in self.page(compiler, query, hits, first, limit,
-                                                   excerpt)]
+                rendered = self._render(compiler, query, hits, first, limit, excerpt)
             except cql.CqlError as err:
                 raise err.with_query(cql_text) from None
             except EngineError:
@@ -547,10 +556,13 @@ class Engine:
             raise EngineError("busy", f"the index at {self.index_dir} was replaced during "
                               "every attempt at this search; try again")
         start = first
-        return SearchPage(
+        results = [r for _, r, _ in rendered]
+        found = SearchPage(
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
             next=nxt)
+        found._docs = [doc for _, _, doc in rendered]
+        return found
 
     def page(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
              excerpt: str = "highlight") -> list[tuple[int, SearchResult]]:
@@ -560,11 +572,17 @@ class Engine:
         ``search`` is parse + ``Compiler.run`` + this; front ends that run the stages
         themselves (the REPL, to time them) call it directly.
         """
+        return [(d, r) for d, r, _ in self._render(compiler, query, hits, start, limit,
+                                                    excerpt)]
+
+    def _render(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
+                excerpt: str) -> list[tuple[int, SearchResult, dict[str, Any]]]:
+        """``page``, with the decoded stored item of each result."""
         snap = compiler.snap
         total = docsets.count(hits)
         ordered = self._order(snap, query, hits, total, compiler.score_terms, start + limit,
                               compiler.universe)
-        return [(d, self._result(snap, d, score, compiler.score_tokens, excerpt))
+        return [(d, *self._result(snap, d, score, compiler.score_tokens, excerpt))
                 for d, score in ordered[start: start + limit]]
 
     def count(self, cql_text: str, **kwargs: Any) -> int:
@@ -615,11 +633,11 @@ class Engine:
     # --- results -------------------------------------------------------------------------
 
     def _result(self, snap: Snapshot, docnum: int, score: float | None, tokens: list[str],
-                mode: str) -> SearchResult:
-        fields, title, body = _row(snap, docnum)
+                mode: str) -> tuple[SearchResult, dict[str, Any]]:
+        fields, title, body, doc = _row(snap, docnum)
         title, excerpt = highlight(title, body, tokens, mode)
         return _construct({**_ABSENT, **fields, "title": title, "excerpt": excerpt,
-                           "score": score, "labels": list(fields.get("labels", ()))})
+                           "score": score, "labels": list(fields.get("labels", ()))}), doc
 
     # --- cursors -------------------------------------------------------------------------
 
@@ -729,14 +747,19 @@ _ABSENT: dict[str, Any] = {"lastModified": None, "created": None, "creator": Non
 ROW_CACHE = 4096
 
 
-def _row(snap: Snapshot, docnum: int) -> tuple[dict[str, Any], str, str]:
+#: One cached result row: its fields, title, body text and decoded stored item.
+_Row = tuple[dict[str, Any], str, str, dict[str, Any]]
+
+
+def _row(snap: Snapshot, docnum: int) -> _Row:
     """What a result shows of one document, except what depends on the query (title
-    marks, excerpt, score): its fields, its title and its body text.
+    marks, excerpt, score): its fields, its title, its body text, and the decoded stored
+    item (``SearchPage.stored_docs``; shared by every search of the snapshot, so read-only).
 
     Reading a stored document (decompress, unpickle, parse JSON, format two dates, look
     up a comment's container) was most of a selective query's time; the rows of the
     documents last shown are kept per snapshot, so they change with every commit."""
-    rows: dict[int, tuple[dict[str, Any], str, str]] = snap.cache.setdefault("rows", {})
+    rows: dict[int, _Row] = snap.cache.setdefault("rows", {})
     row = rows.get(docnum)
     if row is not None:
         return row
@@ -745,7 +768,7 @@ def _row(snap: Snapshot, docnum: int) -> tuple[dict[str, Any], str, str]:
     if "key" in doc:  # a space entity
         row = ({"id": stored["id"], "entityType": "space", "type": "space",
                 "status": doc["status"], "space": doc["key"], "url": url_of("space", doc)},
-               doc["name"], doc.get("description", ""))
+               doc["name"], doc.get("description", ""), doc)
     else:
         container = doc.get("container_id")
         where = snap.docnum_of(container) if container else None
@@ -757,7 +780,7 @@ def _row(snap: Snapshot, docnum: int) -> tuple[dict[str, Any], str, str]:
                 "created": cloud_time(doc["created"]), "creator": doc["creator"],
                 "parentId": doc.get("parent_id"), "containerId": container,
                 "fileName": doc.get("file_name"), "labels": doc.get("labels", [])},
-               doc["title"], str(doc.get("text", "")))
+               doc["title"], str(doc.get("text", "")), doc)
     if len(rows) >= ROW_CACHE:
         rows.pop(next(iter(rows)))
     rows[docnum] = row

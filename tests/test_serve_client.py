@@ -59,6 +59,17 @@ def test_cql_matches_the_engine(alice: Confluence, engine: Engine) -> None:
     assert got["_links"]["next"].startswith("/rest/api/search?next=true&cursor=")
 
 
+def test_a_comment_links_to_where_it_is(alice: Confluence) -> None:
+    """A comment's web link names its container's kind (blog or pages), in the result's
+    url and in its content's _links alike."""
+    got = alice.cql("type = comment", limit=200)
+    kinds = set()
+    for result in got["results"]:
+        assert result["content"]["_links"]["webui"] == result["url"]
+        kinds.add(result["url"].split("/")[3])
+    assert kinds == {"blog", "pages"}
+
+
 def test_cql_all_follows_next_links(alice: Confluence, engine: Engine) -> None:
     everything = alice.cql_all("space = ENG and type = page", limit=7)
     want = engine.search("space = ENG and type = page", limit=1000,
@@ -224,6 +235,24 @@ def test_bad_credentials_are_401(server: Server) -> None:
             assert r.json()["statusCode"] == 401
             v2 = http.get("/wiki/api/v2/pages")
             assert v2.status_code == 401 and v2.json()["errors"][0]["status"] == 401
+
+
+def test_a_token_accepted_before_is_refused_once_expired(server: Server) -> None:
+    """The server remembers tokens it verified (auth.Authenticator._claims): never past
+    their expiry."""
+    import time
+
+    import jwt
+
+    tok = token(server.index_dir, "app-wordcount", "search:confluence", None, "--ttl", "5")
+    exp = jwt.decode(tok, options={"verify_signature": False})["exp"]
+    with server.client(token=tok) as http:
+        for _ in range(2):
+            assert http.get("/wiki/rest/api/search", params={"cql": "type = page"}
+                            ).status_code == 200
+        time.sleep(max(0.0, exp - time.time()) + 0.2)
+        r = http.get("/wiki/rest/api/search", params={"cql": "type = page"})
+        assert r.status_code == 401 and "expired" in r.json()["message"]
 
 
 def test_unknown_app_token_is_401(server: Server) -> None:

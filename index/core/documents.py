@@ -105,5 +105,8 @@ def cloud_time(iso: str) -> str:
     """ISO-8601 in UTC with milliseconds (``2025-05-12T15:56:21.000Z``), as Confluence
     Cloud writes dates: a search result's ``lastModified`` and every date ``cql serve``
     renders."""
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
+    # what strftime("%Y-%m-%dT%H:%M:%S.") wrote on Linux (%Y unpadded before the year
+    # 1000), at a fraction of its cost: every result and rendered item has dates
+    return (f"{m.year}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+            f"{m.microsecond // 1000:03d}Z")

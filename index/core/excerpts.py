@@ -62,14 +62,39 @@ def _window(body: str, stems: frozenset[str]) -> str:
     return ("..." if start else "") + cut
 
 
+def _flat(body: str) -> str:
+    """The text excerpts are cut from: the body's first ``WIDTH * 40`` characters with
+    every run of whitespace made one space."""
+    return " ".join(body[: WIDTH * 40].split())
+
+
+def _flat_start(body: str) -> tuple[str, bool]:
+    """A start of ``_flat(body)`` from its first ``4 * WIDTH`` characters, and whether it
+    is all of it. Splitting 9,600 characters per result to keep the first 240 (the
+    excerpt of a search without text terms) cost a fifth of such a search.
+
+    The start is exact: when the cut falls inside a word, that word is left out, so the
+    text ends where ``_flat(body)`` has a space."""
+    size = 4 * WIDTH
+    if size >= min(len(body), WIDTH * 40):
+        return _flat(body), True
+    text = " ".join(body[:size].split())
+    if not body[size].isspace():
+        text = text[: max(text.rfind(" "), 0)]
+    return text, False
+
+
 def highlight(title: str, body: str, tokens: list[str], mode: str) -> tuple[str, str]:
     """(title, excerpt) for one result in the requested excerpt mode."""
     if mode == "none":
         return title, ""
-    body = " ".join(body[: WIDTH * 40].split())
     escape = not mode.endswith("_unescaped")
     stems = frozenset(tokens)
     if mode.startswith("indexed") or not stems:
-        excerpt = _window(body, frozenset())
+        text, whole = _flat_start(body)
+        if not whole and len(text) <= WIDTH:  # ``_window`` reads WIDTH + 1 characters
+            text = _flat(body)
+        excerpt = _window(text, frozenset())
         return title, html.escape(excerpt) if escape else excerpt
-    return _mark(title, stems, escape), _mark(_window(body, stems), stems, escape)
+    # A window around the first match: where that is, only all of the text tells.
+    return _mark(title, stems, escape), _mark(_window(_flat(body), stems), stems, escape)

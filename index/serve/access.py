@@ -110,7 +110,20 @@ class Reader:
                                 now=self.now())
         page = self.search(text, caller, context=context, start=start, limit=limit,
                            cursor=cursor, search_scope=False)
-        return Found(page, self.stored(r.id for r in page.results))
+        return Found(page, [d for d in self.docs_of(page) if d is not None])
+
+    def docs_of(self, page: SearchPage) -> list[dict[str, Any] | None]:
+        """Stored fields of the results of a masked search, one per result in order (None
+        for a result gone meanwhile): the items the engine decoded to render them, read
+        again only when the page does not carry them."""
+        docs = page.stored_docs()
+        if docs is not None and len(docs) == len(page.results):
+            return list(docs)
+        out: list[dict[str, Any] | None] = []
+        for result in page.results:
+            found = self.stored([result.id])
+            out.append(found[0] if found else None)
+        return out
 
     def stored(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         """Stored fields of ids a masked search just returned (never of other ids)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from starlette.requests import Request
@@ -27,9 +28,10 @@ class Call:
     caller: Any
     services: Services
 
-    @property
+    @cached_property
     def base(self) -> str:
-        """``_links.base``: the site root the client reached, with Confluence's ``/wiki``."""
+        """``_links.base``: the site root the client reached, with Confluence's ``/wiki``
+        (worked out once per request: every rendered link of a response uses it)."""
         url = self.request.url
         return f"{url.scheme}://{url.netloc}/wiki"
 

@@ -8,15 +8,15 @@ so it cannot page another caller's results.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
-
-from starlette.responses import JSONResponse
 
 from index.serve import params as P
 from index.serve.context import Call
 from index.serve.errors import bad_request
 from index.serve.render import content_v1, search_result_v1
+from index.serve.responses import JSONResponse
 
 EXCERPTS = ("highlight", "indexed", "none", "highlight_unescaped", "indexed_unescaped")
 #: Query parameters a ``next`` link repeats (so the cursor's binding matches again).
@@ -56,23 +56,25 @@ def _links(call: Call, path: str, page: Any, limit: int) -> dict[str, str]:
     return links
 
 
-def _content(call: Call, doc: dict[str, Any], expand: set[str]) -> dict[str, Any]:
+def _content(call: Call, doc: dict[str, Any], expand: set[str],
+             versions: Mapping[str, int], webui: str | None = None) -> dict[str, Any]:
     engine = call.engine
     ancestors = (call.reader.visible(call.caller, doc.get("ancestors", []))
                  if "ancestors" in {e.split(".")[0] for e in expand} else None)
     return content_v1(doc, call.base, expand, spaces=engine.spaces, users=engine.users,
-                      version=call.writer.versions.of(doc), ancestors=ancestors)
+                      version=call.writer.versions.of(doc, versions), ancestors=ancestors,
+                      webui=webui)
 
 
 async def search(call: Call) -> JSONResponse:
     page, _, expand, limit = _run(call)
-    docs = {d["id"]: d for d in call.reader.stored(
-        r.id for r in page.results if r.entityType == "content")}
     inner = {e.removeprefix("content.") for e in expand if e.startswith("content.")}
+    versions = call.writer.versions.recorded()
     results = []
-    for r in page.results:
-        doc = docs.get(r.id)
-        content = _content(call, doc, inner) if doc is not None else None
+    for r, doc in zip(page.results, call.reader.docs_of(page), strict=True):
+        if r.entityType != "content":
+            doc = None
+        content = _content(call, doc, inner, versions, r.url) if doc is not None else None
         results.append(search_result_v1(r, doc, content, call.engine.spaces, call.base))
     return JSONResponse({
         "results": results, "start": page.start, "limit": page.limit, "size": len(results),
@@ -83,8 +85,10 @@ async def search(call: Call) -> JSONResponse:
 
 async def content_search(call: Call) -> JSONResponse:
     page, _, expand, limit = _run(call)
-    docs = call.reader.stored(r.id for r in page.results if r.entityType == "content")
-    results = [_content(call, d, expand) for d in docs]
+    docs, versions = call.reader.docs_of(page), call.writer.versions.recorded()
+    results = [_content(call, d, expand, versions, r.url)
+               for r, d in zip(page.results, docs, strict=True)
+               if r.entityType == "content" and d is not None]
     return JSONResponse({
         "results": results, "start": page.start, "limit": page.limit, "size": len(results),
         "totalSize": page.totalSize, "cqlQuery": page.cqlQuery,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,9 @@ class Versions:
         self.path = Path(index_dir) / VERSIONS_FILE
         self._seen: tuple[int, dict[str, int]] = (-1, {})
 
-    def _read(self) -> dict[str, int]:
-        """The file's numbers, re-read only when it changed (another worker wrote it)."""
+    def _current(self) -> dict[str, int]:
+        """The file's numbers, re-read only when it changed (another worker wrote it); the
+        cached mapping itself, not to be changed."""
         try:
             mtime = os.stat(self.path).st_mtime_ns
         except FileNotFoundError:
@@ -61,11 +62,21 @@ class Versions:
         if mtime != self._seen[0]:
             data = {str(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
             self._seen = (mtime, data)
-        return dict(self._seen[1])
+        return self._seen[1]
 
-    def of(self, doc: dict[str, Any]) -> int:
-        """The current version number of the stored item ``doc``."""
-        return self._read().get(doc["id"]) or base_version(doc)
+    def _read(self) -> dict[str, int]:
+        return dict(self._current())
+
+    def of(self, doc: dict[str, Any], recorded: Mapping[str, int] | None = None) -> int:
+        """The current version number of the stored item ``doc``; ``recorded`` is
+        ``recorded()`` when the caller has it already."""
+        numbers = self._current() if recorded is None else recorded
+        return numbers.get(doc["id"]) or base_version(doc)
+
+    def recorded(self) -> Mapping[str, int]:
+        """The numbers of the items updated through the server, for many ``of`` in one
+        response (the file is checked once, not per item)."""
+        return self._current()
 
     def set(self, item_id: str, number: int | None) -> None:
         """Record ``number`` for ``item_id`` (None forgets it); call under ``write_lock``."""
