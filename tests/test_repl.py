@@ -165,7 +165,7 @@ class Repl:
         self.mark = 0
         self.wait(r"cql(\[[^\]]*\])?>")
 
-    def wait(self, pattern: str, timeout: float = 10) -> str:
+    def wait(self, pattern: str, timeout: float = 30) -> str:
         """The screen text (after the last ``enter``) once ``pattern`` is on it."""
         deadline = time.monotonic() + timeout
         while True:
@@ -188,7 +188,7 @@ class Repl:
         before = self.prompts()
         self.mark = len(self.screen.text().rsplit("\n", 1)[0])
         self.child.send(line + "\r")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while self.prompts() <= before or not EMPTY_PROMPT.search(self.screen.text()):
             if time.monotonic() > deadline:
                 raise AssertionError(f"no prompt after {line!r}; the screen:\n"
@@ -201,7 +201,7 @@ class Repl:
 
     def close(self) -> None:
         self.child.sendcontrol("d")
-        self.child.expect(pexpect.EOF, timeout=10)
+        self.child.expect(pexpect.EOF, timeout=30)
         self.child.close()
 
 
