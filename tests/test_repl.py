@@ -55,6 +55,11 @@ def engine(index_dir: Path) -> Engine:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
+    return terminal_env(tmp_path)
+
+
+def terminal_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a REPL under test: its files in ``tmp_path``, no config, no CPR."""
     return {**os.environ, "CQL_REPL_HISTORY": str(tmp_path / "history"),
             "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_STATE_HOME": str(tmp_path),
             "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "PYTHONIOENCODING": "utf-8",

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from test_repl import Repl  # the pseudo-terminal driver of the REPL tests
+from test_repl import Repl, terminal_env  # the pseudo-terminal driver of the REPL tests
 
 from index.engine import Engine
 from index.repl.complete import CqlCompleter
@@ -149,10 +149,7 @@ def test_the_offer_follows_the_session_s_caller(engine: Engine) -> None:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "CQL_REPL_HISTORY": str(tmp_path / "history"),
-            "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_STATE_HOME": str(tmp_path),
-            "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "PYTHONIOENCODING": "utf-8",
-            "CQL_REPL_CONFIG": str(tmp_path / "no-config.toml"), "PAGER": "cat"}
+    return terminal_env(tmp_path)
 
 
 @pytest.fixture
