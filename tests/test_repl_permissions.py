@@ -11,7 +11,6 @@ view them are offered them (so the tests are not vacuous).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
