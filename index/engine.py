@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 import cql
 from cql.ast import Query
@@ -82,6 +82,7 @@ WHOOSH_DIR = "whoosh"
 
 
 class SearchResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     entityType: str
     type: str
@@ -101,6 +102,7 @@ class SearchResult(BaseModel):
 
 
 class SearchPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     results: list[SearchResult]
     start: int
     limit: int
@@ -122,6 +124,7 @@ class SearchPage(BaseModel):
 
 
 class BuildReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     items: int
     spaces: int
     rejected: int

@@ -106,6 +106,15 @@ COMMANDS: list[Callable[[Any], None]] = [
     _import_command,
 ]
 
+#: Which of :data:`COMMANDS` declares each subcommand, so that a line naming one builds
+#: only that part of the parser (tests/test_cli_conventions.py keeps this complete).
+ADDED_BY: dict[str, Callable[[Any], None]] = {
+    "parse": _parse_command, "index": _engine_commands, "search": _engine_commands,
+    "policy": _policy_commands, "bench": _bench_commands, "repl": _repl_command,
+    "serve": _serve_commands, "token": _serve_commands, "credentials": _serve_commands,
+    "import": _import_command,
+}
+
 
 def version() -> str:
     from importlib.metadata import PackageNotFoundError
@@ -127,7 +136,12 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``cql`` argument parser. Given the command line, and when it names a
+    subcommand, only that subcommand is declared: declaring ``serve``, ``bench`` or
+    ``repl`` imports their modules (socket, subprocess, statistics ...), time a one-shot
+    ``cql search`` or ``cql parse`` should not pay. Any other line (``--help``, a typo
+    to suggest a correction for) gets the whole parser."""
     parser = CqlArgumentParser(
         prog="cql", description="Confluence Query Language: parse, index and search.",
         epilog="Exit status: 0 success, 1 a query or data error, 2 a usage or environment "
@@ -138,10 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="colour on a terminal (default auto; honours NO_COLOR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND",
                                 parser_class=CqlArgumentParser)
-    for add in COMMANDS:
+    named = _command_word(argv) if argv is not None else None
+    for add in [ADDED_BY[named]] if named in ADDED_BY else COMMANDS:
         add(sub)
     _every_leaf(parser, _add_color)
     return parser
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand a command line names: its first word that is neither an option nor
+    the value of ``--color``; None when help is asked for first."""
+    words = iter(argv)
+    for word in words:
+        if word == "--color":
+            next(words, None)
+        elif word in ("-h", "--help", "--version", "--"):
+            return None
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _add_color(parser: argparse.ArgumentParser) -> None:
@@ -190,7 +219,7 @@ def _main(argv: list[str]) -> int:
     from index.cli.textio import safe_output
 
     safe_output()  # no UnicodeEncodeError whatever the locale
-    parser = build_parser()
+    parser = build_parser(argv)
     leaf = leaf_parser(parser, argv)
     as_json = _wants_json(argv)
     try:

@@ -30,7 +30,7 @@ def _alias(*names: str) -> AliasChoices:
 class SearchContext(BaseModel):
     """Clock, time zone and ``cqlcontext`` of one search."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
     #: The wall clock by default (a library user's "created > now('-1d')" means now);
     #: tests and benchmarks pin it by passing ``now=DEFAULT_NOW`` or another instant.

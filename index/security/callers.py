@@ -44,7 +44,7 @@ _NonBlank = Annotated[StrictStr, AfterValidator(_non_blank)]
 
 
 class _CallerBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     def _identity(self) -> dict[str, Any]:
         """Everything that can change what this caller sees, in a canonical shape."""

@@ -89,7 +89,7 @@ class ObjectSource(Protocol):
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Workspace(_Wire):
@@ -148,7 +148,7 @@ class Delivery(BaseModel):
     """An event addressed to one app. The wire event does not name its recipient (the
     platform routes it to the app's trigger), so the address travels beside it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     app_id: str
     event: CloudEvent
@@ -160,7 +160,7 @@ class Delivery(BaseModel):
 class PolicyChangeRecord(BaseModel):
     """What one change did to one app that lost access. Ours only; never on the wire."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     app_id: str
     policy_id: str
@@ -183,7 +183,7 @@ class EventSettings(BaseModel):
     """Knobs of event generation. ``chunk_size`` (objects per event) is undocumented by
     Atlassian; ``cap`` is 200,000 today and was 50,000 before July 2024 (``confluence_cap``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     cap: int = Field(default=DEFAULT_CAP, ge=0)
     chunk_size: int = Field(default=1_000, ge=1)
@@ -401,7 +401,7 @@ class EventBus:
 class LoggedEvent(BaseModel):
     """A line of the event log: sequence number, recipient app, and the wire event."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     seq: int
     app_id: str

@@ -86,7 +86,7 @@ def _unknown_key_message(key: str, allowed: Iterable[str]) -> str:
 class _Model(BaseModel):
     """Frozen, and strict about keys: an unknown key is an error with a suggestion."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -570,7 +570,7 @@ class PolicyChange(BaseModel):
     such a call does not bump the store version and generates no events.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     policy_id: str
     trigger: ChangeTrigger

@@ -164,7 +164,7 @@ class _Strict(BaseModel):
     Every line is first checked for what cannot be stored at all (``storable_problem``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     @model_validator(mode="before")
     @classmethod
