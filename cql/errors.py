@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from cql.width import display_width, widths
+
 
 class ErrorCode(enum.StrEnum):
     """Stable error codes: callers branch on these, never on message wording."""
@@ -69,15 +71,20 @@ class CqlError(Exception):
         return CqlError(self.code, self.message, query, self.offset, self.end, self.expected)
 
     def caret(self) -> str:
-        """The line holding the error and a caret run under its span."""
+        """The line holding the error and a caret run under its span, placed by display
+        width (a CJK character or an emoji before the error takes two columns), with the
+        line's tabs kept so a terminal expands them alike above and below."""
         if not self.query:
             return ""
         lines = self.query.split("\n")
         text = lines[self.line - 1]
         end_line, _ = line_and_column(self.query, self.end)
-        width = (self.end - self.offset) if end_line == self.line else len(text) - self.column + 1
-        pad = "".join("\t" if ch == "\t" else " " for ch in text[: self.column - 1])
-        return f"{text}\n{pad}{'^' * max(1, width)}"
+        start = self.column - 1
+        stop = start + (self.end - self.offset) if end_line == self.line else len(text)
+        before = text[:start]
+        pad = "".join("\t" if ch == "\t" else " " * cells
+                      for ch, cells in zip(before, widths(before), strict=True))
+        return f"{text}\n{pad}{'^' * max(1, display_width(text[start:stop]))}"
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {

@@ -185,3 +185,42 @@ def test_parse_command_does_not_load_whoosh() -> None:
                          cwd=ROOT, timeout=60)
     assert run.stdout == "type = page\n"
     assert run.stderr.strip() == "False"
+
+
+#: Text before the error, and the columns a terminal gives it: CJK and emoji take two, a
+#: combining accent none, a ZWJ family one emoji (two), a flag two.
+WIDE_TEXT = [
+    pytest.param("日本語", 6, id="cjk"),
+    pytest.param("😀😀", 4, id="emoji"),
+    pytest.param("e\u0301te\u0301", 3, id="combining"),
+    pytest.param("👨\u200d👩\u200d👧", 2, id="zwj-family"),
+    pytest.param("🇫🇷", 2, id="flag"),
+    pytest.param("\u2764\ufe0f", 2, id="emoji-presentation"),
+    pytest.param("ｔｙｐｅ", 8, id="fullwidth"),
+]
+
+
+@pytest.mark.parametrize(("before", "columns"), WIDE_TEXT)
+def test_the_caret_stands_under_the_error_after_wide_characters(before: str,
+                                                                 columns: int) -> None:
+    query = f'title = "{before}" AND labl = x'
+    run = cql_parse(query)
+    assert run.returncode == 1
+    line, caret = run.stdout.splitlines()[1:3]
+    assert line == query
+    # 'title = "' is 9 columns, the text `columns`, '" AND ' 6 more; then "labl" (4).
+    assert caret == " " * (9 + columns + 6) + "^^^^"
+
+
+def test_the_caret_of_a_search_error_counts_display_width_too(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "NO_COLOR": "1"}
+    run = subprocess.run([sys.executable, "-m", "index.cli.main", "search",
+                          "title ~ 中文 AND labl = x"], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=600)
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.splitlines()
+    lines = lines[next(i for i, line in enumerate(lines) if line.startswith("cql search:")):]
+    assert lines[0].startswith("cql search: error: line 1, column 16: ")
+    assert lines[1:3] == ["title ~ 中文 AND labl = x", " " * 17 + "^^^^"]

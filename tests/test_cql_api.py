@@ -241,3 +241,16 @@ def test_import_cql_imports_neither_whoosh_nor_index() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("text", [
+    "plain ascii", "日本語のテキスト", "😀 smile", "e\u0301te\u0301", "👨\u200d👩\u200d👧",
+    "🇫🇷🇩🇪", "\u2764\ufe0f love", "ｆｕｌｌ", "한국어", "👍🏽 ok", "mixed 中 and ✓"])
+def test_display_width_agrees_with_the_table_renderer(text: str) -> None:
+    """The caret (cql.width, standard library only) and the tables (rich's cell widths)
+    must measure alike, or a caret and a table would disagree about the same text."""
+    from rich.cells import cell_len
+
+    from cql.width import display_width
+
+    assert display_width(text) == cell_len(text)
