@@ -182,10 +182,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     figures = build_all(args.site, args.out / "indexes", args.engines)
     (args.out / "build.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    for name, fig in figures.items():
-        print(f"{name:14} {fig['items_per_s']:>10,.0f} items/s  {fig['size_bytes'] / 1e6:8.1f} MB"
-              f"  peak {fig['peak_rss_mb']:7.1f} MB  ({fig['seconds']:.1f} s)")
+    from benchmarks.report import print_table
+
+    print_table(("engine", "items/s", "size on disk", "peak RSS", "seconds"),
+                [(name, f"{fig['items_per_s']:,.0f}", f"{fig['size_bytes'] / 1e6:,.1f} MB",
+                  f"{fig['peak_rss_mb']:,.1f} MB", f"{fig['seconds']:.1f}")
+                 for name, fig in figures.items()])
     return 0
+
 
 
 def _check_plot(args: argparse.Namespace) -> None:
@@ -218,12 +222,12 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from benchmarks.report import compare_reports
+    from benchmarks.report import compare_reports, print_for_terminal
 
     text, regressions = compare_reports(
         args.old, args.new, engine=args.engine, threshold=args.threshold, metric=args.metric,
         min_ms=args.min_ms)
-    print(text)
+    print_for_terminal(text)
     return 1 if regressions else 0
 
 
@@ -237,11 +241,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     figures = run_import_bench(args.out, args.items, seed=args.seed,
                                concurrency=args.concurrency, keep=args.keep)
-    for run in ("first", "incremental"):
-        fig = figures[run]
-        print(f"{run:12} {fig['items_per_s']:>8,.0f} items/s  {fig['imported']:,} items "
-              f"in {fig['seconds']:.1f} s, {fig['requests']:,} requests, "
-              f"{fig['reported']} reported")
+    from benchmarks.report import print_table
+
+    print_table(("import", "items/s", "items", "seconds", "requests", "reported"),
+                [(run, f"{fig['items_per_s']:,.0f}", f"{fig['imported']:,}",
+                  f"{fig['seconds']:.1f}", f"{fig['requests']:,}", str(fig["reported"]))
+                 for run, fig in ((r, figures[r]) for r in ("first", "incremental"))])
     return 0
 
 

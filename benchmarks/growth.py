@@ -204,8 +204,10 @@ def run(paths: list[Path], out: Path | None, plot_path: Path | None,
     except (OSError, ValueError, KeyError) as exc:
         print(f"growth: {exc}", file=sys.stderr)
         return 2
+    from benchmarks.report import print_for_terminal
+
     text = markdown(reports, metric, engines)
-    print(text, end="")
+    print_for_terminal(text)
     if out is not None:
         out.write_text(text, encoding="utf-8")
     if plot_path is not None:

@@ -537,9 +537,9 @@ def _callers_summary(callers: Callers) -> dict[str, Any]:
 
 
 def _print_outcome(report: dict[str, Any], work: Path) -> int:
-    from benchmarks.report import describe, markdown_table
+    from benchmarks.report import describe, markdown_table, print_for_terminal
 
-    print(markdown_table(report))
+    print_for_terminal(markdown_table(report))
     if sys.stdout.isatty():
         print("\n" + terminal_summary(report))
     print(f"\nreport: {work / 'report.json'} and {work / 'report.md'}")

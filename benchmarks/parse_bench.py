@@ -292,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     queries = load_queries(args.file)
     result = run(queries, args.repeat)
-    print(table(result))
+    from benchmarks.report import print_for_terminal
+
+    print_for_terminal(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.profile:

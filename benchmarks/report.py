@@ -2,15 +2,76 @@
 
 Markdown is what goes into the README's Performance section and into reviews, so the table
 shows the figure people ask for first (p50 of each engine, and each baseline's ratio to
-cql-search) and leaves p95/p99/mean to the JSON.
+cql-search) and leaves p95/p99/mean to the JSON. Report files stay Markdown; what the
+harness prints goes through :func:`for_terminal`, which draws each table with the renderer
+every ``cql`` command uses (``index.display``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+#: A figure cell: right-aligned on the terminal ("1,234", "0.52*", "+12%", "3.1x", "n/a").
+_FIGURE = re.compile(r"[-+]?[\d,]*\.?\d+ ?(%|x|ms|MB|s|\*|†)?|-|n/a|skipped|error|"
+                     r"[\d,]+ - [\d,]+|[\d/]+")
+
+
+def for_terminal(markdown: str, width: int | None = None) -> str:
+    """Markdown as a terminal shows it: each table drawn by the shared renderer (display
+    width measured, fitted to ``width``, its first column giving way first; figures
+    right-aligned), code and emphasis marks dropped, headings without their ``#``."""
+    from index.display import table_text
+
+    out: list[str] = []
+    block: list[list[str]] = []
+
+    def flush() -> None:
+        if block:
+            head, rows = block[0], [r for r in block[1:] if not _is_rule(r)]
+            right = {h for i, h in enumerate(head)
+                     if rows and all(_FIGURE.fullmatch(r[i]) for r in rows if r[i])}
+            out.append(table_text(head, rows, width=width, right=right,
+                                  shrink=(head[0].split(" ")[0],)).rstrip("\n"))
+            block.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            block.append([_plain(c.strip()) for c in line.strip().strip("|").split("|")])
+            continue
+        flush()
+        out.append(_plain(re.sub(r"^#+ ", "", line)))
+    flush()
+    return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
+
+
+def _is_rule(cells: Sequence[str]) -> bool:
+    return all(re.fullmatch(r":?-+:?", c) for c in cells)
+
+
+def print_for_terminal(markdown: str) -> None:
+    """Print ``markdown`` on standard output through :func:`for_terminal`, fitted to the
+    terminal when it is one."""
+    from index.display import terminal_width
+
+    sys.stdout.write(for_terminal(markdown.rstrip("\n") + "\n", terminal_width(sys.stdout)))
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table of figures on standard output, drawn by the renderer of every ``cql``
+    command (``index.display``): names left, figures right, fitted to a terminal."""
+    from index.display import table_text, terminal_width
+
+    sys.stdout.write(table_text(headers, rows, width=terminal_width(sys.stdout),
+                                shrink=(headers[0],), right=headers[1:]))
+
+
+def _plain(text: str) -> str:
+    return text.replace("**", "").replace("`", "").replace("\\*", "*")
 
 _ORDER = ("cql-search", "whoosh-naive", "sqlite-fts5", "tantivy", "reference")
 

@@ -325,15 +325,17 @@ def serve_command(args: argparse.Namespace) -> int:
     (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"{args.items:,} items, {args.workers} worker(s), {args.concurrency} connections; "
           f"load average {report['load_average_before']} -> {report['load_average_after']}")
-    print(f"{'query':11} {'engine p50/p99 ms':>18} {'http p50/p99 ms':>16} "
-          f"{'overhead p50':>12} {'req/s':>7}   CPU ms: {'engine':>6} {'server':>6} "
-          f"{'client':>6}")
-    for name, q in report["queries"].items():
-        print(f"{name:11} {q['engine_p50_ms']:>8.2f} / {q['engine_p99_ms']:<7.2f} "
-              f"{q['http_p50_ms']:>7.2f} / {q['http_p99_ms']:<7.2f} "
-              f"{q['overhead_p50_ms']:>10.2f}   {q['requests_per_s']:>7.1f}           "
-              f"{q['engine_cpu_ms_per_search']:>6.2f} {q['server_cpu_ms_per_request']:>6.2f} "
-              f"{q['client_cpu_ms_per_request']:>6.2f}")
+    from benchmarks.report import print_table
+
+    print_table(("query", "engine p50/p99 ms", "http p50/p99 ms", "overhead p50", "req/s",
+                 "CPU ms engine", "server", "client"),
+                [(name, f"{q['engine_p50_ms']:.2f} / {q['engine_p99_ms']:.2f}",
+                  f"{q['http_p50_ms']:.2f} / {q['http_p99_ms']:.2f}",
+                  f"{q['overhead_p50_ms']:.2f}", f"{q['requests_per_s']:.1f}",
+                  f"{q['engine_cpu_ms_per_search']:.2f}",
+                  f"{q['server_cpu_ms_per_request']:.2f}",
+                  f"{q['client_cpu_ms_per_request']:.2f}")
+                 for name, q in report["queries"].items()])
     return 0
 
 

@@ -108,10 +108,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        for f in figures:
-            verdict = "ok" if f["met"] else "OVER TARGET"
-            print(f"{f['command']:<28} median {f['median_s']:.3f} s  best {f['best_s']:.3f} s"
-                  f"  (target < {f['target_s']} s: {verdict})")
+        from benchmarks.report import print_table
+
+        print_table(("command", "median s", "best s", "target s", "verdict"),
+                    [(f["command"], f"{f['median_s']:.3f}", f"{f['best_s']:.3f}",
+                      f"< {f['target_s']}", "ok" if f["met"] else "OVER TARGET")
+                     for f in figures])
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min) after the runs")
     return 0 if all(f["met"] for f in figures) else 1
 
 

@@ -135,7 +135,7 @@ def _n(count: int, word: str) -> str:
 
 
 def _table(rows: Sequence[tuple[str, ...]], args: argparse.Namespace) -> str:
-    from index.cli.render import table_text, terminal_width
+    from index.display import table_text, terminal_width
 
     return table_text(rows[0], rows[1:], color=getattr(args, "color_out", False),
                       width=terminal_width(sys.stdout)).rstrip("\n")

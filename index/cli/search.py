@@ -16,7 +16,7 @@ from index.cli.options import (
     bounded,
     open_engine,
 )
-from index.cli.render import local_time, paint, table_text, terminal_width
+from index.display import local_time, paint, table_text, terminal_width
 
 #: ``index.engine.MAX_LIMIT``, repeated so that building the argument parser (which ``cql
 #: parse`` does too) does not import the engine; tests/test_cli_conventions.py keeps them equal.

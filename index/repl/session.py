@@ -410,9 +410,9 @@ def outcome_fragments(outcome: Outcome, *, style: str = "simple", width: int | N
 
 def table_fragments(outcome: Outcome, *, style: str = "simple", width: int | None = None,
                     tz: str = "UTC") -> Frags:
-    """The results through the one table renderer of every front end (``index.cli.render``:
+    """The results through the one table renderer of every front end (``index.display``:
     display width measured, fitted to ``width``), result times in the session's zone."""
-    from index.cli.render import local_time, table_text
+    from index.display import local_time, table_text
 
     rows = [(r.id, r.type, r.space, r.title, local_time(r.lastModified, tz))
             for r in outcome.results]
