@@ -435,10 +435,6 @@ def table_fragments(outcome: Outcome, *, style: str = "simple", width: int | Non
     return out
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def error_fragments(err: cql.CqlError) -> Frags:
     """The message, the query line with a caret run under the span, the expected tokens."""
     out: Frags = [("class:error", f"error [{err.code.value}] "),
