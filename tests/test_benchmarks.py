@@ -348,8 +348,11 @@ def test_growth_reports_p50_per_category_across_sizes(
             "--out", str(md)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert md.read_text(encoding="utf-8") == proc.stdout
-    lines = proc.stdout.splitlines()
+    # The file is Markdown; the terminal gets the same tables from the shared renderer.
+    shown = proc.stdout.splitlines()
+    assert "cql-search 300" in shown[0] and set(shown[1]) == {"─"}
+    assert not any(line.startswith("|") for line in shown)
+    lines = md.read_text(encoding="utf-8").splitlines()
     head = [c.strip() for c in lines[0].strip("|").split("|")]
     assert head[2:4] == ["cql-search 300", "cql-search 3k"]  # sizes in ascending order
     for engine in ENGINES:
@@ -368,7 +371,7 @@ def test_growth_reports_p50_per_category_across_sizes(
         assert any(line.startswith(row) for line in lines), row
     assert any(line.startswith("| cql-search | 3,000 |") for line in lines)
     if HAVE_TANTIVY:
-        assert "†" in proc.stdout  # tantivy's order row misses the multi-key queries
+        assert "†" in md.read_text(encoding="utf-8")  # tantivy's order row misses the multi-key queries
     missing = subprocess.run([sys.executable, "-m", "benchmarks", "growth",
                               str(tmp_path / "nothing")], capture_output=True, text=True)
     assert missing.returncode == 2
@@ -385,11 +388,17 @@ def test_growth_plot(run: tuple[Path, dict[str, Any], int], tmp_path: Path) -> N
 
 
 def test_growth_can_report_cpu_time(run: tuple[Path, dict[str, Any], int],
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                    capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The table file is Markdown (for the README); the terminal gets the same table from
+    the renderer every cql command uses."""
     out, report, _ = run
-    assert cli.main(["growth", str(out), "--metric", "cpu_p50_ms",
-                     "--engines", "cql-search,sqlite-fts5"]) == 0
-    text = capsys.readouterr().out
+    assert cli.main(["growth", str(out), "--metric", "cpu_p50_ms", "--out",
+                     str(tmp_path / "growth.md"), "--engines", "cql-search,sqlite-fts5"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0].split() == ["cpu_p50", "ms", "(median", "per", "category)", "queries",
+                                "cql-search", "300", "sqlite-fts5", "300"]
+    assert set(shown[1]) == {"─"} and not any(line.startswith("|") for line in shown)
+    text = (tmp_path / "growth.md").read_text(encoding="utf-8")
     assert text.startswith("| cpu_p50 ms (median per category) | queries | cql-search 300 | "
                            "sqlite-fts5 300 |\n")
     slowest = [line for line in text.splitlines() if line.startswith("| slowest query |")][0]
