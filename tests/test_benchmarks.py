@@ -371,7 +371,8 @@ def test_growth_reports_p50_per_category_across_sizes(
         assert any(line.startswith(row) for line in lines), row
     assert any(line.startswith("| cql-search | 3,000 |") for line in lines)
     if HAVE_TANTIVY:
-        assert "†" in md.read_text(encoding="utf-8")  # tantivy's order row misses the multi-key queries
+        # tantivy's order row misses the multi-key queries
+        assert "†" in md.read_text(encoding="utf-8")
     missing = subprocess.run([sys.executable, "-m", "benchmarks", "growth",
                               str(tmp_path / "nothing")], capture_output=True, text=True)
     assert missing.returncode == 2

@@ -257,3 +257,20 @@ def test_a_repl_result_under_a_what_if_toggle_says_so(index: Path, env: dict[str
     assert proc.returncode == 0, proc.stderr
     notes = [line for line in proc.stdout.splitlines() if "what-if policies in force" in line]
     assert len(notes) == 1 and notes[0].startswith("operator view:")
+
+
+def test_a_line_naming_a_subcommand_builds_that_subcommand_as_the_full_parser_does() -> None:
+    """``cql search ...`` declares only ``search`` (start-up: ``serve`` and ``bench`` import
+    modules a search never uses); it must be the same parser the full one holds."""
+    from index.cli.conventions import subcommands
+    from index.cli.main import ADDED_BY, build_parser
+
+    full = subcommands(build_parser())
+    assert set(full) == set(ADDED_BY)
+    for name, parser in full.items():
+        alone = subcommands(build_parser([name, "--help"]))
+        assert name in alone and len(alone) < len(full)
+        assert (sorted(alone[name]._option_string_actions)
+                == sorted(parser._option_string_actions))
+        assert set(subcommands(alone[name])) == set(subcommands(parser))
+    assert set(subcommands(build_parser(["--color", "never", "--help"]))) == set(full)
