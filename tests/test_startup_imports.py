@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,3 +66,23 @@ def test_parse_loads_no_engine(tmp_path: Path) -> None:
     loaded = modules_after(["parse", "type = page"], tmp_path)
     assert not {m for m in loaded if m.startswith(("whoosh", "pydantic", "index.engine",
                                                    "index.core", "rich"))}
+
+
+def test_the_sample_index_is_reused_until_a_site_file_changes(tmp_path: Path,
+                                                              monkeypatch: Any) -> None:
+    """The bundled index is found by the site files' names, sizes and modification times
+    (reading the 900 KB site to hash it cost every search); a changed file rebuilds it."""
+    import shutil
+
+    from index.cli import fixture
+
+    site = tmp_path / "site"
+    shutil.copytree(fixture.fixture_site(), site)
+    monkeypatch.setattr(fixture, "fixture_site", lambda: site)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = fixture.fixture_index()
+    assert fixture.fixture_index() == first
+    users = site / "users.jsonl"
+    users.write_text(users.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    second = fixture.fixture_index()
+    assert second != first and (second / "catalog.json").is_file()
