@@ -169,12 +169,13 @@ def permissions_command(args: argparse.Namespace) -> int:
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"{report['items']:,} items, {report['users']:,} users, {report['groups']} groups; "
           f"load average {report['load_average'][0]} -> {report['load_average'][1]}")
-    print(f"{'query':22} {'user p50':>9} {'operator':>9} {'ratio':>6} {'cpu ratio':>9} "
-          f"{'first +ms':>9}")
-    for name, row in report["queries"].items():
-        print(f"{name:22} {row['user_p50_ms']:>9.2f} {row['operator_p50_ms']:>9.2f} "
-              f"{row['ratio']:>6.2f} {row['cpu_ratio']:>9.2f} "
-              f"{row.get('first_extra_p50_ms', float('nan')):>9.2f}")
+    from benchmarks.report import print_table
+
+    print_table(("query", "user p50", "operator", "ratio", "cpu ratio", "first +ms"),
+                [(name, f"{row['user_p50_ms']:.2f}", f"{row['operator_p50_ms']:.2f}",
+                  f"{row['ratio']:.2f}", f"{row['cpu_ratio']:.2f}",
+                  f"{row.get('first_extra_p50_ms', float('nan')):.2f}")
+                 for name, row in report["queries"].items()])
     for part in ("mix", "text"):
         s = report[part]
         print(f"{part}: user/operator p50 geometric mean {s['gmean_ratio']:.2f}x "
