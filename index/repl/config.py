@@ -21,7 +21,6 @@ file and the key (a typo must not be silently ignored)::
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,8 @@ def load_config(path: Path | None = None) -> ReplConfig:
     path = path or config_path()
     if not path.exists():
         return ReplConfig()
+    import tomllib  # only when there is a file: the prompt comes sooner without one
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
