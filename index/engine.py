@@ -373,6 +373,7 @@ class Engine:
         snap = state.store.snapshot()
         rejects: list[Reject] = []
         incoming = {}
+        positions: dict[str, int] = {}
         for n, raw in enumerate(items, 1):
             try:
                 item = parse_content_line(raw)
@@ -383,6 +384,7 @@ class Engine:
                 rejects.append(Reject("upsert", n, f"unknown space key {item.space!r}"))
                 continue
             incoming[item.id] = item
+            positions[item.id] = n
         # From the index, only what the new items hang from (their new parents and
         # containers with those items' ancestors) and what they carry along (everything
         # below them): an upsert reads a few documents, not the whole index.
@@ -397,7 +399,8 @@ class Engine:
                 needed.update(snap.ids_of(snap.term("ancestor", item.id)))
         stored = {i.id: i for i in self._stored_items(snap, needed - set(incoming))}
         known = carry_spaces(stored, incoming)
-        derived, problems = derive(known, file="upsert")
+        derived, problems = derive(known, lines=positions, file="upsert",
+                                   unchanged=set(stored) - set(incoming))
         rejects.extend(problems)
         changed = [derived[i] for i in derived if i in incoming or derived[i] != stored[i]]
         state.store.write(content_document(i) for i in changed)

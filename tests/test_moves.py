@@ -89,8 +89,22 @@ def test_a_comment_upserted_with_its_old_space_after_a_move_is_rejected(
 
 def test_a_move_rejected_for_its_target_moves_nothing(engine: Engine) -> None:
     rejects = engine.upsert([{**TREE[1], "space": "B", "parent_id": "1"}])  # 1 is in A
-    assert any("id 2:" in r.message for r in rejects)
+    # One reject, for the item sent: what sits below it stays as stored, so it is none.
+    assert [(r.line, r.message.split(":")[0]) for r in rejects] == [(1, "id 2")]
     assert sorted(all_ids(engine, "space = A")) == sorted(["1", *MOVED])
+
+
+def test_a_rejected_attachment_is_the_only_reject_and_its_comment_stays(
+        engine: Engine) -> None:
+    """An attachment sent with another space than its page's is rejected; the comment on
+    it (6, not in the batch) is neither reported nor changed."""
+    rejects = engine.upsert([item("9", title="ok", parent="1"),
+                             {**TREE[4], "space": "B", "title": "never stored"}])
+    assert [(r.line, r.message.split(":")[0]) for r in rejects] == [(2, "id 5")]
+    assert "differs from its container" in rejects[0].message
+    assert all_ids(engine, 'title = "never stored"') == []
+    assert all_ids(engine, "container = 5") == ["6"]
+    assert all_ids(engine, "id = 9") == ["9"]
 
 
 # --- defence in depth -----------------------------------------------------------------------

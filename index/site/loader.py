@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -213,6 +213,7 @@ def derive(
     lines: Mapping[str, int] | None = None,
     rejected: Mapping[str, int] | None = None,
     file: str = CONTENT_FILE,
+    unchanged: Collection[str] = (),
 ) -> tuple[dict[str, ContentItem], list[Reject]]:
     """Recompute ``ancestors`` for a whole id -> item mapping.
 
@@ -222,7 +223,9 @@ def derive(
     ``lines`` maps ids to their line numbers for the rejects (0 when unknown); ``rejected``
     maps ids already rejected elsewhere to their lines, so that messages about their
     dependents can say where the parent went. Incremental upserts call this with the
-    updated mapping when a page moves, since every descendant's ancestors change.
+    updated mapping when a page moves, since every descendant's ancestors change; they
+    name the items read back from the index in ``unchanged``: one of those that fails only
+    because an item above it was rejected stays as it is stored, so it is no reject.
     """
     lines = lines or {}
     rejected = rejected or {}
@@ -294,9 +297,11 @@ def derive(
         accepted[item_id] = (
             item if item.ancestors == derived else item.model_copy(update={"ancestors": derived})
         )
+    cascades = {item_id for item_id, message in failed.items()
+                if item_id in unchanged and " was rejected" in message}
     rejects = [
         Reject(file, lines.get(item_id, 0), f"id {item_id}: {message}")
-        for item_id, message in failed.items()
+        for item_id, message in failed.items() if item_id not in cascades
     ]
     rejects.sort(key=lambda reject: reject.line)
     return accepted, rejects
