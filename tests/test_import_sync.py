@@ -213,22 +213,25 @@ def test_killed_runs_resume_to_the_uninterrupted_site(tmp_path: Path) -> None:
         rng = random.Random(int(os.environ.get("IMPORT_KILL_SEED", "14")))
         out = tmp_path / "site"
         kills = 0
-        for _ in range(4):
+        # A resumed run has less left to do than the first, and a loaded machine starts
+        # Python slowly: kill early in the run, and try until three runs died mid-way.
+        for _ in range(10):
             proc = subprocess.Popen(_command(fake.url, "--out", out, "--concurrency", "4"),
                                     env=ENV, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.15, 0.85) * duration)
+            time.sleep(rng.uniform(0.1, 0.6) * duration)
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
             proc.wait()
+            if kills == 3:
+                break
         assert kills >= 2
         fake.site.delay = 0.0
         done = _import(fake.url, out, "--concurrency", "4")
         assert done.returncode == 0, done.stderr
     assert _site_bytes(out) == _site_bytes(reference)
     assert not (tmp_path / "site.partial").exists() and not (tmp_path / "site.old").exists()
-    assert json.loads("[]") == []
 
 
 def test_child_of_an_unreadable_parent_is_kept_at_the_top(server: FakeConfluence,
