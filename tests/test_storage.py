@@ -1,4 +1,4 @@
-"""Storage-format extraction: one test per row of /work/shared/storage-format.md, then
+"""Storage-format extraction: one test per row of the table in docs/site-format.md (Bodies), then
 entities, word breaks, plain text and the bodies that cannot be parsed."""
 
 from __future__ import annotations

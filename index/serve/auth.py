@@ -37,7 +37,7 @@ CREDENTIALS_FILE = "credentials.json"
 KEY_FILE = "serve.key"
 NATIVE_ISSUER = "https://auth.atlassian.com"
 AUTH0_ISSUER = "https://atlassian-account-prod.pus2.auth0.com/"
-#: Both issuers, with and without the trailing slash (policy-model.md 6: which era carried
+#: Both issuers, with and without the trailing slash (sources.md, policies 6: which era carried
 #: the slash is not known), and the bare host the issue text names.
 ISSUERS = frozenset({NATIVE_ISSUER, NATIVE_ISSUER + "/", "auth.atlassian.com",
                      AUTH0_ISSUER, AUTH0_ISSUER.rstrip("/")})

@@ -1,7 +1,7 @@
 """``GET /wiki/rest/api/search`` and ``GET /wiki/rest/api/content/search``.
 
 Both run the CQL through ``Engine.search`` for the caller; the response envelope, paging
-links and result objects follow Confluence Cloud (cql-reference.md 10.1-10.2). The ``next``
+links and result objects follow Confluence Cloud (sources.md, CQL 10.1-10.2). The ``next``
 link carries the engine's cursor, which is bound to the query, the caller and the context,
 so it cannot page another caller's results.
 """
@@ -25,7 +25,7 @@ CARRIED = ("cql", "cqlcontext", "excerpt", "expand", "includeArchivedSpaces",
 
 
 def _limit_for(expand: set[str]) -> int:
-    """Confluence's caps: 50 with a body expansion, 1000 otherwise (cql-reference.md 10.1)."""
+    """Confluence's caps: 50 with a body expansion, 1000 otherwise (sources.md, CQL 10.1)."""
     return 50 if any(".body" in e or e.startswith("body") for e in expand) else P.MAX_LIMIT
 
 

@@ -2,7 +2,7 @@
 
 Content search rejects the user fields (``user``, ``user.fullname``, ``user.accountid``,
 ``user.userkey``); this endpoint accepts only them and ``type = user``
-(cql-reference.md 10.3). The query is parsed by ``cql``'s syntax parser and evaluated here
+(sources.md, CQL 10.3). The query is parsed by ``cql``'s syntax parser and evaluated here
 over the index's user list: users are not content, and the app access rule does not apply
 (the operation is exempt).
 
