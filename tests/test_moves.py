@@ -163,7 +163,7 @@ def test_a_ten_thousand_deep_chain_costs_linear_space() -> None:
 
 
 def test_strict_scopes_ids_of_unreadable_types_name_nothing(tmp_path: Path) -> None:
-    """DIVERGENCES 95: with strict scopes, ``ancestor``/``parent``/``container`` naming an
+    """DIVERGENCES 99: with strict scopes, ``ancestor``/``parent``/``container`` naming an
     item of a type the token may not read match nothing, as for a missing item."""
     from index.security.callers import AppCaller
 
