@@ -404,6 +404,7 @@ class Engine:
         rejects.extend(problems)
         changed = [derived[i] for i in derived if i in incoming or derived[i] != stored[i]]
         state.store.write(content_document(i) for i in changed)
+        _refresh_derived(self, state)
         return rejects
 
     def delete(self, ids: Iterable[str]) -> int:
@@ -440,6 +441,7 @@ class Engine:
         moved = [it for i, it in derived.items()
                  if it.ancestors != items[i].ancestors or it.parent_id != items[i].parent_id]
         state.store.write((content_document(i) for i in moved), delete_ids=sorted(doomed))
+        _refresh_derived(self, state)
         return len(present)
 
     def upsert_catalog(self, spaces: Iterable[Mapping[str, Any]] = (),
@@ -481,6 +483,8 @@ class Engine:
                 state.store.write(space_document(s) for s in new_spaces)
             state.spaces, state.users = spaces_now, users_now
             state.permissions = site_permissions(spaces_now, users_now, state.catalog)
+            if new_spaces:
+                _refresh_derived(self, state)
 
     def _writing(self) -> AbstractContextManager[None]:
         """Hold the index's writer lock (re-entrant in one thread) for a change."""
@@ -868,7 +872,21 @@ def _write_derived(index_dir: Path) -> None:
     ``permissions`` as it is."""
     # The build's own staging directory, just written: trusted, checked when opened.
     engine = Engine(index_dir, verify=False, allow_untrusted=True)
-    snap = engine.store.snapshot()
+    _store_derived(engine, engine.store.snapshot())
+    engine.store.close()
+
+
+def _refresh_derived(engine: Engine, state: _Loaded) -> None:
+    """After a commit, under the writer lock: the derived file of the new commit, so that
+    the next open (any process) starts from it as after a build. The structures are
+    computed on this engine's snapshot of that commit, which its next query uses: this
+    process's first query after a write does not compute them again. A crash before the
+    file is written leaves none (or one of another commit): ignored, as before."""
+    _store_derived(engine, state.store.snapshot())
+    manifest.record(engine.index_dir / WHOOSH_DIR)
+
+
+def _store_derived(engine: Engine, snap: Snapshot) -> None:
     engine.permissions.mask(AnonymousCaller()).permitted(snap)
     arrays: dict[str, Any] = {}
     for field in SORT_FIELDS:
@@ -882,8 +900,8 @@ def _write_derived(index_dir: Path) -> None:
         arrays[f"lengths:{field}"] = snap.field_lengths(field)
     terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}
     terms.update({key: docs for key, docs in snap._terms.items() if key[0] in GATE_FIELDS})
-    derived.write(index_dir / WHOOSH_DIR, snap.reader, arrays, terms, complete=FEW_VALUED)
-    engine.store.close()
+    derived.write(engine.index_dir / WHOOSH_DIR, snap.reader, arrays, terms,
+                  complete=FEW_VALUED)
 
 
 #: Below this many items one process indexes everything (forking costs more than it saves).

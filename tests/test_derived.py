@@ -73,7 +73,7 @@ def test_a_build_writes_it_and_answers_do_not_depend_on_it(tmp_path: Path) -> No
     assert answers(without) == expected
 
 
-def test_a_commit_removes_it_and_a_stale_copy_is_ignored(tmp_path: Path) -> None:
+def test_a_commit_rewrites_it_and_a_stale_copy_is_ignored(tmp_path: Path) -> None:
     lines = content()
     site = write_site(tmp_path / "site", lines)
     engine = Engine.build(site, tmp_path / "ix")
@@ -81,14 +81,23 @@ def test_a_commit_removes_it_and_a_stale_copy_is_ignored(tmp_path: Path) -> None
     shutil.copyfile(derived_path, tmp_path / "old.bin")
     changed = item("2", space="A", parent="1", title="Child renamed", body="alpha", day=12)
     engine.upsert([changed])
-    assert not derived_path.exists()
-    shutil.copyfile(tmp_path / "old.bin", derived_path)  # a stale file of the first commit
-    manifest.record(tmp_path / "ix" / "whoosh")
-    reopened = Engine.open(tmp_path / "ix")
-    assert reopened.store.snapshot().derived is None
     lines[1] = changed
     fresh = Engine.build(write_site(tmp_path / "site2", lines), tmp_path / "fresh")
-    assert answers(reopened) == answers(fresh)
+    expected = answers(fresh)
+    # The commit wrote the file of the new commit, recorded in the manifest (verified).
+    assert derived_path.read_bytes() != (tmp_path / "old.bin").read_bytes()
+    reopened = Engine.open(tmp_path / "ix", verify=True)
+    assert reopened.store.snapshot().derived is not None
+    assert answers(reopened) == answers(engine) == expected
+    engine.delete(["10"])
+    assert Engine.open(tmp_path / "ix").store.snapshot().derived is not None
+    shutil.copyfile(tmp_path / "old.bin", derived_path)  # a stale file of the first commit
+    manifest.record(tmp_path / "ix" / "whoosh")
+    stale = Engine.open(tmp_path / "ix")
+    assert stale.store.snapshot().derived is None
+    assert answers(stale) == answers(engine)
+    drop_derived(tmp_path / "ix")
+    assert answers(Engine.open(tmp_path / "ix")) == answers(engine)
 
 
 def test_a_derived_file_that_does_not_parse_is_ignored(tmp_path: Path) -> None:

@@ -367,7 +367,12 @@ class Snapshot:
         with self._read:
             if not self.reader.has_deletions():
                 return everything
-            deleted = [d for d in range(self.size) if self.reader.is_deleted(d)]
+            readers = getattr(self.reader, "readers", None)
+            subs = (list(zip(readers, self.reader.doc_offsets, strict=True)) if readers
+                    else [(self.reader, 0)])
+            # Each segment's set of deleted documents (not a Python call per document).
+            deleted = [d + offset for sub, offset in subs if sub.has_deletions()
+                       for d in sub.deleted_docs_set]
         return everything & ~docsets.from_ids(deleted, self.size)
 
     def term(self, field: str, value: str) -> DocSet:

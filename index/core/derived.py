@@ -10,8 +10,10 @@ in with it); a snapshot decodes each part the first time it is asked for, at C s
 (``array.frombytes``, ``int.from_bytes``), and anything not here is computed as before.
 
 The file names the commit it was derived from (generation, segments, document count):
-after an upsert or a delete it no longer matches and is ignored (and removed by the
-commit), so a stale file can cost time but never change an answer. It holds only JSON and
+a commit removes it, and the engine's upserts and deletes then write the new commit's
+under the writer lock (``Engine`` ``_refresh_derived``). A file of another commit (a crash
+between the two, another program's commit) no longer matches and is ignored, so a stale
+file can cost time but never change an answer. It holds only JSON and
 raw arrays: nothing in it is unpickled.
 """
 
