@@ -14,6 +14,7 @@ import json
 import operator as op
 import os
 import pickle
+import sys
 import threading
 import time
 import weakref
@@ -423,11 +424,14 @@ class Snapshot:
             return list(self.reader.column_reader(field))
         values: list[Any] = []
         default = self.reader.schema[field].column_type.default_value()
+        numeric = isinstance(self.reader.schema[field].column_type, NumericColumn)
         for sub in readers:
-            if sub.has_column(field):
-                values.extend(sub.column_reader(field))
-            else:
+            if not sub.has_column(field):
                 values.extend([default] * sub.doc_count_all())
+                continue
+            fast = (_numeric_values(sub.column_reader(field, translate=False),
+                                    sub.doc_count_all()) if numeric else None)
+            values.extend(sub.column_reader(field) if fast is None else fast)
         return values
 
     @cached_property
@@ -639,11 +643,45 @@ class Snapshot:
             if found is not None:
                 self.cache[key] = found
         if found is None:
-            length = self.reader.doc_field_length
             with self._read:
-                found = self.cache[key] = array("i", (length(d, field) or 0
-                                                      for d in range(self.size)))
+                found = self.cache[key] = self._lengths(field)
         return found  # type: ignore[no-any-return]
+
+    def _lengths(self, field: str) -> array[int]:
+        """Each segment's length column read whole (a call per document and field was
+        0.5 s per field at 100,000 items), decoded as Whoosh's ``doc_field_length``."""
+        from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+        from whoosh.util.numeric import byte_to_length
+
+        out = array("i")
+        for sub in getattr(self.reader, "readers", None) or [self.reader]:
+            count = sub.doc_count_all()
+            perdoc = getattr(sub, "_perdoc", None)
+            column = (perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
+                      if perdoc is not None else None)
+            raw = _numeric_values(column, count) if column is not None else [0] * count
+            if raw is None:  # not the column kind read above: one document at a time
+                length = sub.doc_field_length
+                out.extend(length(d, field) or 0 for d in range(count))
+            else:
+                out.extend(map(byte_to_length, raw))
+        return out
+
+
+def _numeric_values(column: Any, count: int) -> list[int] | None:
+    """Every value of a Whoosh ``NumericColumn`` reader of ``count`` documents, read as one
+    slice of the file (None for another kind of reader). Whoosh stores them big-endian,
+    fixed width; documents past the stored ones have the column's default."""
+    if type(column) is not NumericColumn.Reader or column._reverse:
+        return None
+    values = array(column._typecode)
+    if values.itemsize != column._fixedlen:
+        return None
+    stored = min(column._count, count)
+    values.frombytes(column._dbfile.get(column._basepos, stored * column._fixedlen))
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values.tolist() + [column._default] * (count - stored)
 
 
 class _Ids(Sequence[str | None]):

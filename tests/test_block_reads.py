@@ -1,7 +1,12 @@
-"""Phrases are found by set algebra on positions decoded a block of postings at a time
-(``Snapshot.phrase_docs``); Whoosh's own ``Phrase`` query is the oracle. The index has
-several segments (a build, then upserts), deleted documents, postings long enough for many
-blocks and short ones Whoosh keeps inline, and phrases with repeated words."""
+"""What the Whoosh adapter reads in bulk instead of a call per document or posting
+(``index.core.backend``) equals what Whoosh's own APIs give, on an index with several
+segments (a build, then upserts) and deleted documents.
+
+Phrases are found by set algebra on positions decoded a block of postings at a time
+(``Snapshot.phrase_docs``), pinned against Whoosh's ``Phrase`` query over postings long
+enough for many blocks and phrases with repeated words; field lengths and numeric columns
+are read a segment at a time, pinned against ``doc_field_length`` and Whoosh's column
+readers."""
 
 from __future__ import annotations
 
@@ -38,8 +43,7 @@ def found(engine: Engine, phrase: str) -> list[str]:
     return sorted(ids)
 
 
-def test_phrases_match_whoosh_phrase_queries_across_segments_and_deletions(
-        tmp_path: Path) -> None:
+def segmented(tmp_path: Path) -> Engine:
     rng = random.Random(5)
     lines = [item(str(i), space="A", title=" ".join(rng.sample(WORDS, 3)), body=body(rng),
                   day=1 + i % 20) for i in range(1, 400)]
@@ -51,9 +55,30 @@ def test_phrases_match_whoosh_phrase_queries_across_segments_and_deletions(
                    for i in range(400, 405)])
     engine.upsert([item("405", space="A", body="dog red fox red red red", day=4)])  # inline
     engine.delete([str(i) for i in range(100, 130)])
+    return engine
+
+
+def test_phrases_match_whoosh_phrase_queries_across_segments_and_deletions(
+        tmp_path: Path) -> None:
+    engine = segmented(tmp_path)
     checked = 0
     for phrase in PHRASES:
         expected = oracle(engine, phrase)
         assert found(engine, phrase) == expected, phrase
         checked += bool(expected)
     assert checked >= 8
+
+
+def test_lengths_and_numeric_columns_match_whoosh_per_document_reads(tmp_path: Path) -> None:
+    snap = segmented(tmp_path).store.snapshot()
+    assert len(snap.reader.readers) > 1 and snap.reader.has_deletions()
+    for field in TEXT_FIELDS:
+        assert list(snap.field_lengths(field)) == [
+            snap.reader.doc_field_length(d, field) or 0 for d in range(snap.size)]
+    for field in ("num", "created", "lastmodified"):
+        expected = []
+        for sub in snap.reader.readers:
+            expected.extend(sub.column_reader(field) if sub.has_column(field) else
+                            [0] * sub.doc_count_all())
+        assert list(snap.column(field)) == expected
+        assert any(expected)
