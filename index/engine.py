@@ -899,7 +899,8 @@ def _store_derived(engine: Engine, snap: Snapshot) -> None:
     for field in TEXT_FIELDS:  # relevance's field lengths (read per document from Whoosh)
         arrays[f"lengths:{field}"] = snap.field_lengths(field)
     terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}
-    terms.update({key: docs for key, docs in snap._terms.items() if key[0] in GATE_FIELDS})
+    terms.update({key: docsets.from_ids(ids, snap.size)
+                  for key, ids in snap._term_ids.items() if key[0] in GATE_FIELDS})
     derived.write(engine.index_dir / WHOOSH_DIR, snap.reader, arrays, terms,
                   complete=FEW_VALUED)
 

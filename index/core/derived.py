@@ -104,6 +104,9 @@ def _little(values: array[Any]) -> bytes:
     return values.tobytes()
 
 
+_Ids = array  # ``Derived.array`` hides the type inside the class
+
+
 class Derived:
     """One derived file, mapped; parts are decoded on first use and kept."""
 
@@ -131,6 +134,22 @@ class Derived:
         if sys.byteorder == "big":
             out.byteswap()
         return out
+
+    def term_ids(self, field: str, value: str) -> _Ids | None:
+        """The stored set of (field, value) as ascending document numbers; None when the
+        file does not know it."""
+        found = self._terms.get((field, value))
+        if found is None:
+            return array("I") if field in self.complete else None
+        kind, start, length = found
+        raw = self._bytes(start, length)
+        if kind == "bits":
+            return array("I", docsets.members(int.from_bytes(raw, "little")))
+        ids = array("I")
+        ids.frombytes(raw)
+        if sys.byteorder == "big":
+            ids.byteswap()
+        return ids
 
     def term(self, field: str, value: str) -> DocSet | None:
         """The stored set of (field, value); None when the file does not know it."""

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Literal
 
 from index.core import docsets, lru
@@ -211,51 +213,54 @@ class _Gates:
     restricted: DocSet
     drafts: DocSet
     trashed: DocSet
-    subtrees: dict[int, DocSet]
+    subtrees: dict[int, array[int]]
     with_subtree: DocSet
     single: DocSet
     nested: DocSet
     touching: DocSet
-    held: dict[int, DocSet]
+    held: dict[int, array[int]]
     with_held: DocSet
     held_by_drafts: DocSet
     held_by_trash: DocSet
 
 
-def _below(snap: Any, roots: DocSet, field: str) -> dict[int, DocSet]:
+def _below(snap: Any, roots: DocSet, field: str) -> dict[int, array[int]]:
     """For each root that has anything below it in ``field`` (``ancestor``/``container``),
-    that set: one term lookup per root (gated roots are a few percent of the site; reading
-    the field's whole lexicon instead costs more than the lookups at every size measured)."""
+    those documents, ascending: one term lookup per root (gated roots are a few percent of
+    the site; reading the field's whole lexicon instead costs more than the lookups at
+    every size measured). Arrays, not ``DocSet`` integers: memory follows the members,
+    where an integer per root would grow with roots times the index's size."""
     ids = snap.ids
-    found = {d: snap.term(field, ids[d]) for d in docsets.members(roots)}
+    found = {d: snap.term_ids(field, ids[d]) for d in docsets.members(roots)}
     return {d: s for d, s in found.items() if s}
 
 
-def _union(sets: Iterable[DocSet]) -> DocSet:
-    out = docsets.EMPTY
-    for s in sets:
-        out |= s
-    return out
+def _union(size: int, sets: Iterable[array[int]]) -> DocSet:
+    """The union of member arrays as one ``DocSet``, made once."""
+    return docsets.from_ids(list(chain.from_iterable(sets)), size)
 
 
 def _gates(snap: Any) -> _Gates:
     found = snap.cache.get("permission_gates")
     if found is None:
+        size = snap.size
         content = snap.term("entity", "content")
         restricted = snap.term("restricted", "1") & content
         drafts = snap.term("status", "draft") & content
         trashed = snap.term("status", "trashed") & content
         subtrees = _below(snap, restricted, "ancestor")
-        below = _union(subtrees.values())
-        nested = _union(subtrees.get(r, docsets.EMPTY)
-                        for r in docsets.members(restricted & below))
-        touching = docsets.from_ids((r for r, s in subtrees.items() if s & nested), snap.size)
+        below = _union(size, subtrees.values())
+        nested = _union(size, (subtrees.get(r, array("I"))
+                               for r in docsets.members(restricted & below)))
+        raw = docsets.as_bytes(nested, size)
+        touching = docsets.from_ids([r for r, s in subtrees.items()
+                                     if any(raw[d >> 3] >> (d & 7) & 1 for d in s)], size)
         held = _below(snap, drafts | trashed, "container")
         found = snap.cache["permission_gates"] = _Gates(
-            restricted, drafts, trashed, subtrees, docsets.from_ids(subtrees, snap.size),
-            below & ~nested, nested, touching, held, docsets.from_ids(held, snap.size),
-            _union(s for d, s in held.items() if drafts >> d & 1),
-            _union(s for d, s in held.items() if trashed >> d & 1))
+            restricted, drafts, trashed, subtrees, docsets.from_ids(subtrees, size),
+            below & ~nested, nested, touching, held, docsets.from_ids(held, size),
+            _union(size, (s for d, s in held.items() if drafts >> d & 1)),
+            _union(size, (s for d, s in held.items() if trashed >> d & 1)))
     return found  # type: ignore[no-any-return]
 
 
@@ -329,15 +334,16 @@ def _permitted(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
     refused = gates.restricted & ~passing
     hidden = (gates.drafts & ~own_drafts) | (gates.trashed & ~own_trash) | refused
     # below restricted roots: one root, hidden unless it passes; several, unless all do
-    hidden |= gates.single & ~_union(gates.subtrees[d] for d in
-                                     docsets.members(passing & gates.with_subtree))
-    hidden |= gates.nested & _union(gates.subtrees[d] for d in
-                                    docsets.members(refused & gates.touching))
+    size = snap.size
+    hidden |= gates.single & ~_union(size, (gates.subtrees[d] for d in
+                                            docsets.members(passing & gates.with_subtree)))
+    hidden |= gates.nested & _union(size, (gates.subtrees[d] for d in
+                                           docsets.members(refused & gates.touching)))
     # held by drafts and trash: all of it, minus what the viewer's own ones hold
-    hidden |= gates.held_by_drafts & ~_union(gates.held[d] for d in
-                                             docsets.members(own_drafts & gates.with_held))
-    hidden |= gates.held_by_trash & ~_union(gates.held[d] for d in
-                                            docsets.members(own_trash & gates.with_held))
+    hidden |= gates.held_by_drafts & ~_union(size, (gates.held[d] for d in docsets.members(
+        own_drafts & gates.with_held)))
+    hidden |= gates.held_by_trash & ~_union(size, (gates.held[d] for d in docsets.members(
+        own_trash & gates.with_held)))
     return viewable & ~hidden
 
 
