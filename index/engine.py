@@ -868,7 +868,7 @@ def _write_derived(index_dir: Path) -> None:
     """Store what opening would otherwise rebuild (``index.core.derived``): the ranks of
     every sort key, the default ordering, the columns they come from, the text fields'
     lengths, every set of the few-valued fields, and the sets the permission gates read.
-    The gates are found by computing one caller's permission mask, so this follows
+    The gates are computed by ``permissions.prepare_gates``, so this follows
     ``permissions`` as it is."""
     # The build's own staging directory, just written: trusted, checked when opened.
     engine = Engine(index_dir, verify=False, allow_untrusted=True)
@@ -887,7 +887,9 @@ def _refresh_derived(engine: Engine, state: _Loaded) -> None:
 
 
 def _store_derived(engine: Engine, snap: Snapshot) -> None:
-    engine.permissions.mask(AnonymousCaller()).permitted(snap)
+    from index.security.permissions import prepare_gates
+
+    prepare_gates(snap)
     arrays: dict[str, Any] = {}
     for field in SORT_FIELDS:
         arrays[f"ranks:{field}"] = array("i", _ranks(snap, field))

@@ -347,6 +347,12 @@ def _permitted(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
     return viewable & ~hidden
 
 
+def prepare_gates(snap: Any) -> None:
+    """Compute the snapshot's gate sets now (a derived file stores the postings they read;
+    a caller's mask would skip them when it can view no space at all)."""
+    _gates(snap)
+
+
 def site_permissions(spaces: Mapping[str, Space], users: Mapping[str, User],
                      catalog: Mapping[str, Any]) -> SitePermissions:
     """The permissions of an index from its catalog (groups, rejected accounts, the site's
@@ -358,4 +364,5 @@ def site_permissions(spaces: Mapping[str, Space], users: Mapping[str, User],
                            rejected_accounts=catalog.get("rejected_accounts", []))
 
 
-__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "site_permissions"]
+__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "prepare_gates",
+           "site_permissions"]
