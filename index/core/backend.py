@@ -818,7 +818,6 @@ class _Positions:
         return map(op.add, running, chain.from_iterable(map(repeat, base, counts)))
 
 
-
 def _decode_positions(vals: Sequence[bytes], count: int) -> list[list[int]]:
     """The delta lists of one block's values: one unpickling of them joined, or one
     value at a time if they are not what Whoosh 2.7's ``Positions`` writes."""
