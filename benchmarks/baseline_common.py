@@ -10,7 +10,7 @@ else (which items a clause selects) each baseline implements on its own storage.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,24 @@ from index.core.context import SearchContext
 FUZZY_DISTANCE = 2
 #: The full-text fields ``text ~`` searches (title, body text, labels, file name).
 TEXT_COLUMNS = ("title", "body", "labels", "file_name")
+
+#: CQL field -> (keyword field of a baseline's index, value normaliser): the exact-match
+#: fields the Whoosh and tantivy baselines both index as untokenised keywords.
+KEYWORD_FIELDS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "id": ("id", str),
+    "type": ("type", str.lower),
+    "space": ("space", str.lower),
+    "label": ("label", str.lower),
+    "macro": ("macro", str.lower),
+    "pageStatus": ("page_status", str.lower),
+    "creator": ("creator", str),
+    "contributor": ("contributor", str),
+    "mention": ("mention", str),
+    "watcher": ("watcher", str),
+    "parent": ("parent", str),
+    "container": ("container", str),
+    "ancestor": ("ancestor", str),
+}
 
 _NEGATED = {Op.NE: Op.EQ, Op.NOT_IN: Op.IN, Op.NOT_CONTAINS: Op.CONTAINS}
 

@@ -39,6 +39,8 @@ from typing import Any
 
 import cql
 from benchmarks.baseline_common import (
+    KEYWORD_FIELDS,
+    TEXT_COLUMNS,
     Resolver,
     Unsupported,
     base_op,
@@ -60,24 +62,7 @@ CATALOG = "catalog.json"
 IDS = "ids.json"
 #: Writer heap: tantivy's default (128 MB) split between its threads.
 HEAP_BYTES = 256_000_000
-_TEXT_FIELDS = ("title", "body", "labels", "file_name")
-#: CQL field -> (tantivy keyword field, value normaliser).
-_EXACT: dict[str, tuple[str, Callable[[str], str]]] = {
-    "id": ("id", str),
-    "type": ("type", str.lower),
-    "space": ("space", str.lower),
-    "label": ("label", str.lower),
-    "macro": ("macro", str.lower),
-    "pageStatus": ("page_status", str.lower),
-    "creator": ("creator", str),
-    "contributor": ("contributor", str),
-    "mention": ("mention", str),
-    "watcher": ("watcher", str),
-    "parent": ("parent", str),
-    "container": ("container", str),
-    "ancestor": ("ancestor", str),
-}
-_KEYWORDS = (*dict.fromkeys(f for f, _ in _EXACT.values()), "entity", "status", "title_key",
+_KEYWORDS = (*dict.fromkeys(f for f, _ in KEYWORD_FIELDS.values()), "entity", "status", "title_key",
              "parent_title_key")
 _SORTABLE = ("created", "lastmodified", "title", "type", "space", "id")
 _DATES = ("created", "lastmodified")
@@ -107,7 +92,7 @@ def schema() -> Any:
     sb.add_unsigned_field("docno", fast=True)
     for name in _KEYWORDS:
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
-    for name in (*_TEXT_FIELDS, "parent_title"):
+    for name in (*TEXT_COLUMNS, "parent_title"):
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
     for name in _DATES:
         sb.add_integer_field(name, indexed=True, fast=True)
@@ -366,7 +351,7 @@ class Tantivy:
         if op is Op.CONTAINS:
             tree = textsearch.parse_text(resolver.values(clause)[0])
             if name == "text":
-                return self._text(tree, _TEXT_FIELDS)
+                return self._text(tree, TEXT_COLUMNS)
             if name == "title":
                 return self._text(tree, ("title",))
             if name == "parent.title":
@@ -382,8 +367,8 @@ class Tantivy:
                             Op.LT: (None, lo - 1), Op.LE: (None, hi - 1)}[op]  # fmt: skip
             return self.t.Query.range_query(self.schema, name, self.t.FieldType.Integer,
                                             lower_bound=lower, upper_bound=upper)
-        if name in _EXACT:
-            field, fix = _EXACT[name]
+        if name in KEYWORD_FIELDS:
+            field, fix = KEYWORD_FIELDS[name]
             return self._any(field, [fix(v) for v in resolver.values(clause)])
         if name == "title":
             return self._any("title_key", [title_key(v) for v in resolver.values(clause)])

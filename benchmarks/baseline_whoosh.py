@@ -35,6 +35,8 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
 
 import cql
 from benchmarks.baseline_common import (
+    KEYWORD_FIELDS,
+    TEXT_COLUMNS,
     Resolver,
     Unsupported,
     base_op,
@@ -57,22 +59,6 @@ CATALOG = "catalog.json"
 _SPACE_NUM = 2**62
 #: Sort value of a missing date (space entities): before every real date.
 _NO_DATE = 0  # the epoch: before every item date (all are after 2000)
-_TEXT_FIELDS = ("title", "body", "labels", "file_name")
-_EXACT: dict[str, tuple[str, Callable[[str], str]]] = {
-    "id": ("id", str),
-    "type": ("type", str.lower),
-    "space": ("space", str.lower),
-    "label": ("label", str.lower),
-    "macro": ("macro", str.lower),
-    "pageStatus": ("page_status", str.lower),
-    "creator": ("creator", str),
-    "contributor": ("contributor", str),
-    "mention": ("mention", str),
-    "watcher": ("watcher", str),
-    "parent": ("parent", str),
-    "container": ("container", str),
-    "ancestor": ("ancestor", str),
-}
 _SORT_FIELDS = {
     "created": "created_sort",
     "lastmodified": "lastmodified_sort",
@@ -291,7 +277,7 @@ class NaiveWhoosh:
             raw = resolver.values(clause)[0]
             tree = textsearch.parse_text(raw)
             if name == "text":
-                return self._text(tree, _TEXT_FIELDS)
+                return self._text(tree, TEXT_COLUMNS)
             if name == "title":
                 return self._text(tree, ("title",))
             if name == "parent.title":
@@ -312,8 +298,8 @@ class NaiveWhoosh:
             if op is Op.LT:
                 return wq.NumericRange(name, None, lo - 1)
             return wq.NumericRange(name, None, hi - 1)
-        if name in _EXACT:
-            field, fix = _EXACT[name]
+        if name in KEYWORD_FIELDS:
+            field, fix = KEYWORD_FIELDS[name]
             return _any(field, [fix(v) for v in resolver.values(clause)])
         if name == "title":
             return _any("title_key", [title_key(v) for v in resolver.values(clause)])
