@@ -29,13 +29,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_policy_properties import (
     SPACE_POOL,
-    TREE,
     TYPES,
     WORDS,
     _n,
     anonymous_blocked,
     blocked_for,
     expressions,
+    place,
     policies_for,
     same,
 )
@@ -116,20 +116,7 @@ def perm_sites(draw: st.DrawFn) -> PermSite:
             "contributors": draw(st.lists(st.sampled_from(ACCOUNTS[:4]), max_size=2,
                                           unique=True)),
         }
-        if kind in ("comment", "attachment"):
-            holders = [i for i in same_space if i["type"] not in ("comment", "attachment")]
-            if not holders:
-                kind = "page"
-            else:
-                item["container_id"] = draw(st.sampled_from(holders))["id"]
-                if kind == "attachment":
-                    item["file_name"] = f"{draw(st.sampled_from(WORDS))}.pdf"
-        if kind in TREE:
-            parents = [i for i in same_space if i["type"] in TREE]
-            if parents and draw(st.integers(0, 3)) > 0:
-                item["parent_id"] = draw(st.sampled_from(parents))["id"]
-        if kind == "embed":
-            item["url"] = "https://example.com/x"
+        kind = place(draw, item, kind, same_space, st.integers(0, 3).map(lambda n: n > 0))
         if kind not in ("comment", "attachment") and draw(st.integers(0, 3)) == 0:
             item["read_restrictions"] = grantees(draw)
         item["type"] = kind

@@ -67,6 +67,29 @@ class Generated:
     policies: list[dict[str, Any]]
 
 
+def place(draw: st.DrawFn, item: dict[str, Any], kind: str, same: list[dict[str, Any]],
+          under_a_parent: st.SearchStrategy[bool]) -> str:
+    """Give a generated ``item`` of ``kind`` its place among the items ``same`` drawn before
+    it in its space: a container (and file name) for comments and attachments, a parent
+    when ``under_a_parent`` draws true for tree types, a URL for embeds. Returns its type:
+    a page when a comment or attachment has nothing to belong to."""
+    if kind in ("comment", "attachment"):
+        holders = [i for i in same if i["type"] not in ("comment", "attachment")]
+        if not holders:
+            kind = "page"
+        else:
+            item["container_id"] = draw(st.sampled_from(holders))["id"]
+            if kind == "attachment":
+                item["file_name"] = f"{draw(st.sampled_from(WORDS))}.pdf"
+    if kind in TREE:
+        parents = [i for i in same if i["type"] in TREE]
+        if parents and draw(under_a_parent):
+            item["parent_id"] = draw(st.sampled_from(parents))["id"]
+    if kind == "embed":
+        item["url"] = "https://example.com/x"
+    return kind
+
+
 @st.composite
 def sites(draw: st.DrawFn) -> Generated:
     spaces = draw(st.lists(st.sampled_from(SPACE_POOL), min_size=2, max_size=4, unique=True))
@@ -83,20 +106,7 @@ def sites(draw: st.DrawFn) -> Generated:
             "created": f"2024-01-{draw(st.integers(1, 28)):02d}T10:00:00+00:00",
             "status": draw(st.sampled_from(("current",) * 5 + ("draft",))),
         }
-        if kind in ("comment", "attachment"):
-            holders = [i for i in same if i["type"] not in ("comment", "attachment")]
-            if not holders:
-                kind = "page"
-            else:
-                item["container_id"] = draw(st.sampled_from(holders))["id"]
-                if kind == "attachment":
-                    item["file_name"] = f"{draw(st.sampled_from(WORDS))}.pdf"
-        if kind in TREE:
-            parents = [i for i in same if i["type"] in TREE]
-            if parents and draw(st.booleans()):
-                item["parent_id"] = draw(st.sampled_from(parents))["id"]
-        if kind == "embed":
-            item["url"] = "https://example.com/x"
+        kind = place(draw, item, kind, same, st.booleans())
         item["type"] = kind
         items.append(item)
     ids = [i["id"] for i in items]
