@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sitegen import all_ids
 
 import cql
 from index.core.context import DEFAULT_NOW, SearchContext
@@ -42,16 +43,6 @@ SEARCH = frozenset({"search:confluence"})
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return Engine.build(TINY, tmp_path_factory.mktemp("tiny") / "index")
 
-
-def _ids(engine: Engine, query: str, **kwargs: Any) -> list[str]:
-    """Every hit in result order, walking the cursors."""
-    seen: list[str] = []
-    page = engine.search(query, limit=50, **kwargs)
-    while True:
-        seen.extend(r.id for r in page.results)
-        if page.next is None:
-            return seen
-        page = engine.search(query, limit=50, cursor=page.next, **kwargs)
 
 
 def test_case_names_are_unique() -> None:
@@ -76,7 +67,7 @@ def test_case(case: dict[str, Any], request: pytest.FixtureRequest) -> None:
         return
     engine: Engine = request.getfixturevalue("tiny")
     context = SearchContext.model_validate({"now": DEFAULT_NOW, **(case.get("context") or {})})
-    got = _ids(engine, text, context=context, dialect=dialect)
+    got = all_ids(engine, text, context=context, dialect=dialect)
     if case.get("ordered"):
         assert got == case["expected"]
     else:
@@ -243,9 +234,9 @@ def test_replies_to_comments_are_rejected_at_load(mini: Engine) -> None:
 
 def test_ran_is_not_run(mini: Engine) -> None:
     """DIVERGENCES: Porter2 stemming only; irregular forms are their own words."""
-    assert _ids(mini, "text ~ run") == ["6"]
-    assert _ids(mini, "text ~ ran") == ["5"]
-    assert sorted(_ids(mini, "type = page AND text !~ run AND title ~ report")) == ["5"]
+    assert all_ids(mini, "text ~ run") == ["6"]
+    assert all_ids(mini, "text ~ ran") == ["5"]
+    assert sorted(all_ids(mini, "type = page AND text !~ run AND title ~ report")) == ["5"]
 
 
 def test_relevance_ties_go_to_the_newest_then_the_lowest_id(mini: Engine) -> None:
@@ -257,9 +248,9 @@ def test_relevance_ties_go_to_the_newest_then_the_lowest_id(mini: Engine) -> Non
 
 def test_property_dates_are_text_not_dates(mini: Engine) -> None:
     """DIVERGENCES: content properties have no date extraction type."""
-    assert _ids(mini, "content.property[review].due = 2024-05-01") == ["11"]
-    assert _ids(mini, "content.property[review].due > 2024-01-01") == []
-    assert _ids(mini, 'content.property[review].due > "2024-01-01"') == []
+    assert all_ids(mini, "content.property[review].due = 2024-05-01") == ["11"]
+    assert all_ids(mini, "content.property[review].due > 2024-01-01") == []
+    assert all_ids(mini, 'content.property[review].due > "2024-01-01"') == []
 
 
 def test_excerpt_format(mini: Engine) -> None:
