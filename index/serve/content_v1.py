@@ -124,23 +124,12 @@ def _parent(body: dict[str, Any]) -> str | None:
     return str(ancestors[-1].get("id"))
 
 
-def _string(body: dict[str, Any], name: str, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise bad_request(f"{name} is required")
-        return None
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise bad_request(f"{name} must be a non-empty string")
-    return value
-
-
 async def create_content(call: Call) -> JSONResponse:
     body = P.json_body(await call.request.body())
-    kind = _string(body, "type", True)
+    kind = P.body_string(body, "type", True)
     if kind not in V1_TYPES:
         raise bad_request(f"type must be page or blogpost, got {kind!r}")
-    title = _string(body, "title", True)
+    title = P.body_string(body, "title", True)
     space = body.get("space")
     if not isinstance(space, dict) or not isinstance(space.get("key"), str):
         raise bad_request("space.key is required")
@@ -148,7 +137,7 @@ async def create_content(call: Call) -> JSONResponse:
     parent = _parent(body) if kind == "page" else None
     new_id = call.writer.create(call.caller, kind=kind, space=key, title=str(title),
                                 body=_storage(body) or "", parent_id=parent,
-                                status=_string(body, "status") or "current")
+                                status=P.body_string(body, "status") or "current")
     doc = call.reader.get(call.caller, new_id, statuses=ALL_STATUSES)
     return JSONResponse(render(call, doc, WRITE_EXPAND))
 
@@ -161,14 +150,14 @@ async def update_content(call: Call) -> JSONResponse:
     number = version.get("number") if isinstance(version, dict) else None
     if not isinstance(number, int):
         raise bad_request("version.number is required to update content")
-    kind = _string(body, "type")
+    kind = P.body_string(body, "type")
     if kind is not None and kind != doc["type"]:
         raise bad_request(f"cannot change the type of content {item_id} from {doc['type']} "
                           f"to {kind}")
-    status = _string(body, "status")
+    status = P.body_string(body, "status")
     if status is not None and status not in ("current", "draft", "archived"):
         raise bad_request(f"status must be current, draft or archived, got {status!r}")
-    changes = {"title": _string(body, "title"), "body": _storage(body), "status": status,
+    changes = {"title": P.body_string(body, "title"), "body": _storage(body), "status": status,
                "parent_id": _parent(body) if doc["type"] == "page" else None}
     call.writer.update(call.caller, doc, version=number, changes=changes)
     fresh = call.reader.get(call.caller, item_id, statuses=ALL_STATUSES)

@@ -141,15 +141,8 @@ async def labels(call: Call) -> JSONResponse:
 
 
 def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise bad_request(f"{name} is required")
-        return None
-    if not isinstance(value, str | int) or isinstance(value, bool) or (
-            required and not str(value).strip()):
-        raise bad_request(f"{name} must be a non-empty string")
-    return str(value)
+    """A string field of a v2 body; v2 ids (``spaceId``, ``parentId``) may be integers."""
+    return P.body_string(body, name, required, numbers=True)
 
 
 def _body_value(body: dict[str, Any]) -> str | None:

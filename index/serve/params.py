@@ -16,6 +16,23 @@ MAX_LIMIT = 1000
 MAX_INT = 2**31 - 1
 
 
+def body_string(body: dict[str, Any], name: str, required: bool = False, *,
+                numbers: bool = False) -> str | None:
+    """A string field of a JSON request body, None when absent. ``required``: present and
+    not blank. ``numbers``: integers are taken too, as strings (v2 bodies send ids such as
+    ``spaceId`` either way); booleans never are."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"{name} is required")
+        return None
+    kinds = (str, int) if numbers else (str,)
+    if not isinstance(value, kinds) or isinstance(value, bool) or (
+            required and not str(value).strip()):
+        raise bad_request(f"{name} must be a non-empty string")
+    return str(value)
+
+
 def integer(params: QueryParams, name: str, default: int, maximum: int = MAX_INT) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
