@@ -529,8 +529,7 @@ class Engine:
         if limit < 0 or start < 0:
             raise EngineError("bad_request", "limit and start cannot be less than zero")
         limit = min(limit, MAX_LIMIT) or 1
-        query = cql.normalize(cql.parse(cql_text, dialect=dialect))
-        canonical = cql.to_cql(query)
+        query, canonical = parsed(cql_text, dialect)
         if cursor is not None:
             context = _cursor_clock(cursor, query, context)
         for _ in range(REPLACED_RETRIES):
@@ -646,8 +645,10 @@ class Engine:
                 mode: str) -> tuple[SearchResult, dict[str, Any]]:
         fields, title, body, doc = _row(snap, docnum)
         title, excerpt = highlight(title, body, tokens, mode)
-        return _construct({**_ABSENT, **fields, "title": title, "excerpt": excerpt,
-                           "score": score, "labels": list(fields.get("labels", ()))}), doc
+        values = fields.copy()  # every field, in declared order (``_row``)
+        values["title"], values["excerpt"], values["score"] = title, excerpt, score
+        values["labels"] = list(values["labels"])  # the row's own list stays unshared
+        return _construct(values), doc
 
     # --- cursors -------------------------------------------------------------------------
 
@@ -656,7 +657,8 @@ class Engine:
         """What a cursor is valid for: the query, the caller, what that caller may see
         (mask and strict-scopes types) and the context."""
         who = caller.fingerprint() if caller is not None else "local"
-        seen = f"{sorted(scope.hidden_spaces)}|{sorted(scope.hidden_types)}|{scope.account_id}"
+        seen = f"{_sorted_text(scope.hidden_spaces)}|{_sorted_text(scope.hidden_types)}|" \
+            f"{scope.account_id}"
         # The clock is part of what a cursor is for only when the query reads it (a date
         # function): a cursor printed under the wall clock must still work a minute later.
         clock = context.now.isoformat() if _reads_clock(canonical) else ""
@@ -701,10 +703,44 @@ class Engine:
 # --- helpers ---------------------------------------------------------------------------
 
 
+#: Query texts longer than this are parsed on every search rather than kept.
+PARSE_CACHE_TEXT = 4096
+
+
+def parsed(cql_text: str, dialect: str = "strict") -> tuple[Query, str]:
+    """``cql_text`` parsed, validated and normalized, with its canonical text.
+
+    A query's tree depends on its text and dialect only (what depends on the caller, the
+    context or the index is decided by the compiler), so the last ``PARSE_CACHE`` texts'
+    trees are kept for every caller and snapshot: the trees are immutable, and a text
+    with an error is never kept, so its error is raised again on each search. Parsing was
+    a tenth of a selective query's time."""
+    if len(cql_text) > PARSE_CACHE_TEXT:
+        return _parse(cql_text, dialect)
+    return _parse_cached(cql_text, dialect)
+
+
+def _parse(cql_text: str, dialect: str) -> tuple[Query, str]:
+    query = cql.normalize(cql.parse(cql_text, dialect=dialect))
+    return query, cql.to_cql(query)
+
+
+#: How many distinct query texts ``parsed`` keeps (a few kB each at most).
+PARSE_CACHE = 2048
+_parse_cached = functools.lru_cache(maxsize=PARSE_CACHE)(_parse)
+
+
 def uses_clock(query: Query) -> bool:
     """Whether ``query`` calls a date function (``now()``, ``startOfDay()``, ...): its
     results then depend on the clock, so its cursors carry the instant."""
     return _reads_clock(cql.to_cql(query))
+
+
+@functools.lru_cache(maxsize=256)
+def _sorted_text(keys: frozenset[str]) -> str:
+    """A set of keys as its sorted list's text (an app's hidden spaces: every cursor
+    binds them, and the policy layer hands out the same set until a policy changes)."""
+    return str(sorted(keys))
 
 
 _CLOCK_FUNCTIONS = re.compile(r"\b(now|(start|end)Of(Day|Week|Month|Year))\s*\(")
@@ -732,32 +768,35 @@ def _cursor_clock(cursor: str, query: Query, context: SearchContext) -> SearchCo
 
 
 def _construct(values: dict[str, Any]) -> SearchResult:
-    """A ``SearchResult`` of values that were validated when the index was built.
+    """A ``SearchResult`` of values that were validated when the index was built:
+    ``values`` holds every field, in declared order, and becomes the instance's own.
 
     What ``model_construct`` does, without its per-field bookkeeping (a fifth of a
     selective query's time): every field is given (a missing one would make pydantic
     parse the default factory's signature on every call, 4 ms a page), so the instance
     needs only its fields, the set of them, and no extras or private attributes."""
-    result = SearchResult.__new__(SearchResult)
-    object.__setattr__(result, "__dict__", {name: values[name] for name in _FIELDS})
-    object.__setattr__(result, "__pydantic_fields_set__", set(values))
-    object.__setattr__(result, "__pydantic_extra__", None)
-    object.__setattr__(result, "__pydantic_private__", None)
+    result = _new_result(SearchResult)
+    _set(result, "__dict__", values)
+    _set(result, "__pydantic_fields_set__", set(_FIELDS))
+    _set(result, "__pydantic_extra__", None)
+    _set(result, "__pydantic_private__", None)
     return result
 
 
+_new_result = SearchResult.__new__
+_set = object.__setattr__
 #: ``SearchResult``'s fields in their declared order (the order they are dumped in).
 _FIELDS = tuple(SearchResult.model_fields)
-#: The optional result fields, as a space entity's result leaves them.
-_ABSENT: dict[str, Any] = {"lastModified": None, "created": None, "creator": None,
-                           "parentId": None, "containerId": None, "fileName": None}
+#: Every result field, as a space entity's result leaves it (``_row`` fills them in).
+_BLANK: dict[str, Any] = {name: None for name in _FIELDS} | {"excerpt": "", "labels": ()}
 
 #: How many rendered result rows a snapshot keeps (``_row``); a row is a few hundred
 #: bytes plus its body text (at most a few kB), so a full cache stays around 10 MB.
 ROW_CACHE = 4096
 
 
-#: One cached result row: its fields, title, body text and decoded stored item.
+#: One cached result row: all of its result fields (those the query sets left blank), in
+#: declared order, its title, body text and decoded stored item.
 _Row = tuple[dict[str, Any], str, str, dict[str, Any]]
 
 
@@ -776,21 +815,23 @@ def _row(snap: Snapshot, docnum: int) -> _Row:
     stored = snap.stored(docnum)
     doc = load_doc(stored)
     if "key" in doc:  # a space entity
-        row = ({"id": stored["id"], "entityType": "space", "type": "space",
-                "status": doc["status"], "space": doc["key"], "url": url_of("space", doc)},
+        row = (_BLANK | {"id": stored["id"], "entityType": "space", "type": "space",
+                         "status": doc["status"], "space": doc["key"],
+                         "url": url_of("space", doc)},
                doc["name"], doc.get("description", ""), doc)
     else:
         container = doc.get("container_id")
         where = snap.docnum_of(container) if container else None
         if where is not None:
             doc["container_type"] = load_doc(snap.stored(where))["type"]
-        row = ({"id": doc["id"], "entityType": "content", "type": doc["type"],
-                "status": doc["status"], "space": doc["space"], "url": url_of("content", doc),
-                "lastModified": cloud_time(doc["lastmodified"]),
-                "created": cloud_time(doc["created"]), "creator": doc["creator"],
-                "parentId": doc.get("parent_id"), "containerId": container,
-                "fileName": doc.get("file_name"), "labels": doc.get("labels", [])},
-               doc["title"], str(doc.get("text", "")), doc)
+        fields = {"id": doc["id"], "entityType": "content", "type": doc["type"],
+                  "status": doc["status"], "space": doc["space"],
+                  "url": url_of("content", doc),
+                  "lastModified": cloud_time(doc["lastmodified"]),
+                  "created": cloud_time(doc["created"]), "creator": doc["creator"],
+                  "parentId": doc.get("parent_id"), "containerId": container,
+                  "fileName": doc.get("file_name"), "labels": doc.get("labels", [])}
+        row = (_BLANK | fields, doc["title"], str(doc.get("text", "")), doc)
     if len(rows) >= ROW_CACHE:
         rows.pop(next(iter(rows)))
     rows[docnum] = row

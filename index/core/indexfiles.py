@@ -34,7 +34,19 @@ def write_marker(directory: Path, build_id: str) -> None:
 def read_build_id(directory: Path) -> str:
     """The build id of the index in ``directory``; ``""`` for an index built before build
     ids existed. Raises ``EngineError("not_found")`` when the directory is gone and
-    ``EngineError("damaged")`` for an unreadable marker."""
+    ``EngineError("damaged")`` for an unreadable marker.
+
+    Every search asks twice (before and after): while the marker is the very file read
+    last time (same device, inode, size and times, by one ``stat``), its build id is
+    the one read then, which saves a read and a JSON parse (and an open) per call. A
+    replaced index has another marker file, so another inode."""
+    known = _SEEN.get(directory)
+    if known is not None:
+        try:
+            if _identity(os.stat(known[0])) == known[1]:
+                return known[2]
+        except OSError:
+            pass  # gone or unreadable: the full read below says which
     path = directory / MARKER_FILE
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -43,26 +55,23 @@ def read_build_id(directory: Path) -> str:
             return ""
         raise EngineError("not_found", f"no cql-search index in {directory}") from None
     try:
-        # Every search asks twice (before and after): the file it opened is read only
-        # when it is not the very file read last time (same device, inode, size and
-        # times), which saves two reads and JSON parses per search. A replaced index
-        # has another marker file, so another inode.
-        stat = os.fstat(fd)
-        seen = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-        known = _SEEN.get(path)
-        if known is not None and known[0] == seen:
-            return known[1]
+        seen = _identity(os.fstat(fd))  # of the very file read next
         with open(fd, "rb", closefd=False) as fh:
             raw = fh.read()
     finally:
         os.close(fd)
     build_id = _parse(path, raw)
-    _SEEN[path] = (seen, build_id)
+    _SEEN[directory] = (str(path), seen, build_id)
     return build_id
 
 
-#: The marker file last read at each path: its identity (``os.fstat``) and build id.
-_SEEN: dict[Path, tuple[tuple[int, ...], str]] = {}
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+#: The marker file last read in each index directory: its path, its identity
+#: (``_identity``) and its build id.
+_SEEN: dict[Path, tuple[str, tuple[int, ...], str]] = {}
 
 
 def _parse(path: Path, raw: bytes) -> str:

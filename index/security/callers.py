@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -56,8 +57,16 @@ class _CallerBase(BaseModel):
         Scopes are part of it: under strict-scopes mode two tokens of one app with different
         scopes see different results, so their cursors must not be interchangeable.
         """
-        text = json.dumps(self._identity(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+        return _fingerprint(self)
+
+
+@lru_cache(maxsize=4096)
+def _fingerprint(caller: _CallerBase) -> str:
+    """``fingerprint``, kept for the callers last seen: every page of a search binds its
+    cursor to it, and a front end makes an equal caller object for each request. Callers
+    are frozen and compare by type and fields, so equal callers share the digest."""
+    text = json.dumps(caller._identity(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 class UserCaller(_CallerBase):

@@ -147,7 +147,9 @@ class PolicyLayer:
         return list(self.engine.spaces)
 
     def hidden_for_app(self, app_id: str) -> frozenset[str]:
-        store = self._fresh()
+        return self._hidden_for_app(self._fresh(), app_id)
+
+    def _hidden_for_app(self, store: PolicyStore, app_id: str) -> frozenset[str]:
         key = (app_id, store.version)
         mask = self._masks.get(key)
         if mask is None:
@@ -178,7 +180,7 @@ class PolicyLayer:
             check_grant(caller, store.grants, store.site or LOCAL_SITE)
         return SearchScope(
             account_id=caller.acting_for,
-            hidden_spaces=self.hidden_for_app(caller.app_id),
+            hidden_spaces=self._hidden_for_app(store, caller.app_id),
             hidden_types=hidden_types_for_scopes(caller) if strict_scopes else frozenset(),
         )
 
