@@ -178,3 +178,32 @@ def test_equal_callers_share_a_fingerprint_and_others_do_not() -> None:
     assert UserCaller(account_id="u1").fingerprint() != app({"a"}).fingerprint()
     _fingerprint.cache_clear()
     assert app({"a"}).fingerprint() == _fingerprint.__wrapped__(app({"a"}))
+
+
+# --- Whoosh's stored column -----------------------------------------------------------------
+
+
+@given(st.lists(st.binary(max_size=40), max_size=60), st.booleans())
+def test_stored_columns_read_back_with_offsets_derived_or_stored(
+        values: list[bytes], store_offsets: bool) -> None:
+    """``backend`` derives a column's offsets in C (``_patch_stored_offsets``); the bytes
+    read back must be the ones written, whether the segment stored its offsets or not."""
+    from whoosh.columns import VarBytesColumn
+    from whoosh.filedb.filestore import RamStorage
+
+    import index.core.backend  # noqa: F401  (the patch)
+
+    column = VarBytesColumn(allow_offsets=store_offsets, write_offsets_cutoff=0)
+    storage = RamStorage()
+    out = storage.create_file("column")
+    writer = column.writer(out)
+    for docnum, value in enumerate(values):
+        if value:  # an empty value is a document without one, as Whoosh fills it
+            writer.add(docnum, value)
+    writer.finish(len(values))
+    length = out.tell()
+    out.close()
+    reader = column.reader(storage.open_file("column"), 0, length, len(values))
+    assert reader.had_stored_offsets == (store_offsets and len(values) > 0)
+    assert [reader[d] for d in range(len(values))] == values
+    assert list(reader) == values
