@@ -546,7 +546,7 @@ class Engine:
             try:
                 hits = compiler.run(query)
                 total = docsets.count(hits)
-                rendered = self._render(compiler, query, hits, first, limit, excerpt)
+                rendered = self._render(compiler, query, hits, first, limit, excerpt, total)
             except cql.CqlError as err:
                 raise err.with_query(cql_text) from None
             except EngineError:
@@ -585,10 +585,13 @@ class Engine:
                                                     excerpt)]
 
     def _render(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
-                excerpt: str) -> list[tuple[int, SearchResult, dict[str, Any]]]:
-        """``page``, with the decoded stored item of each result."""
+                excerpt: str, total: int | None = None
+                ) -> list[tuple[int, SearchResult, dict[str, Any]]]:
+        """``page``, with the decoded stored item of each result; ``total`` is the size of
+        ``hits`` when the caller has counted it already (a count reads the whole set)."""
         snap = compiler.snap
-        total = docsets.count(hits)
+        if total is None:
+            total = docsets.count(hits)
         ordered = self._order(snap, query, hits, total, compiler.score_terms, start + limit,
                               compiler.universe)
         return [(d, *self._result(snap, d, score, compiler.score_tokens, excerpt))

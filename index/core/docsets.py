@@ -53,8 +53,8 @@ def members(docs: DocSet) -> list[int]:
         return []
     raw = docs.to_bytes((docs.bit_length() + 7) >> 3, "little")
     out: list[int] = []
-    if docs.bit_count() << 4 < len(raw):  # sparse: most bytes are zero
-        append = out.append
+    append = out.append
+    if docs.bit_count() << 3 < len(raw):  # sparse: most bytes are zero
         find = raw.translate(_NON_ZERO).find
         i = find(1)
         while i >= 0:
@@ -63,10 +63,10 @@ def members(docs: DocSet) -> list[int]:
                 append(base + bit)
             i = find(1, i + 1)
         return out
-    extend = out.extend
     for i in compress(range(len(raw)), raw):
         base = i << 3
-        extend([base + bit for bit in _BITS[raw[i]]])
+        for bit in _BITS[raw[i]]:
+            append(base + bit)
     return out
 
 
