@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import functools
 import gc
-import hashlib
 import hmac
 import json
 import os
@@ -594,7 +593,8 @@ class Engine:
             total = docsets.count(hits)
         ordered = self._order(snap, query, hits, total, compiler.score_terms, start + limit,
                               compiler.universe)
-        return [(d, *self._result(snap, d, score, compiler.score_tokens, excerpt))
+        tokens = compiler.score_tokens
+        return [(d, *self._result(snap, d, score, tokens, excerpt))
                 for d, score in ordered[start: start + limit]]
 
     def count(self, cql_text: str, **kwargs: Any) -> int:
@@ -675,9 +675,9 @@ class Engine:
         if clock:  # the instant the first page was computed at, so page 2 uses it too
             fields["n"] = context.now.isoformat()
         body = json.dumps(fields).encode()
-        mac = hmac.new(state.secret,
-                       body + self._binding(canonical, caller, context, scope).encode(),
-                       hashlib.sha256).digest()[:16]
+        mac = hmac.digest(state.secret,
+                          body + self._binding(canonical, caller, context, scope).encode(),
+                          "sha256")[:16]
         return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
     def _open_cursor(self, cursor: str, canonical: str, caller: Caller | None,
@@ -688,9 +688,9 @@ class Engine:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             body, mac = raw[:-16], raw[-16:]
-            want = hmac.new(state.secret,
-                            body + self._binding(canonical, caller, context, scope).encode(),
-                            hashlib.sha256).digest()[:16]
+            want = hmac.digest(state.secret,
+                               body + self._binding(canonical, caller, context, scope).encode(),
+                               "sha256")[:16]
             if not hmac.compare_digest(mac, want):
                 raise bad
             offset = int(json.loads(body)["o"])
