@@ -706,8 +706,9 @@ class Engine:
 # --- helpers ---------------------------------------------------------------------------
 
 
-#: Query texts longer than this are parsed on every search rather than kept.
-PARSE_CACHE_TEXT = 4096
+#: Query texts longer than this are parsed on every search rather than kept, which bounds
+#: a kept tree to some tens of kB (a few hundred clauses at most).
+PARSE_CACHE_TEXT = 1024
 
 
 def parsed(cql_text: str, dialect: str = "strict") -> tuple[Query, str]:
@@ -728,8 +729,9 @@ def _parse(cql_text: str, dialect: str) -> tuple[Query, str]:
     return query, cql.to_cql(query)
 
 
-#: How many distinct query texts ``parsed`` keeps (a few kB each at most).
-PARSE_CACHE = 2048
+#: How many distinct query texts ``parsed`` keeps: typically a few kB each, at worst
+#: some tens of MB together.
+PARSE_CACHE = 1024
 _parse_cached = functools.lru_cache(maxsize=PARSE_CACHE)(_parse)
 
 
