@@ -535,7 +535,8 @@ class Engine:
             # Everything below reads one build: if the index was replaced meanwhile, what
             # was read may mix two, so the search runs again on the new one.
             state = self._current()
-            scope = self.scope_for(caller, strict_scopes, search_scope=search_scope)
+            scope = self.scope_for(caller, strict_scopes, search_scope=search_scope,
+                                   state=state)
             first = start
             if cursor is not None:
                 first = self._open_cursor(cursor, canonical, caller, context, scope,
@@ -603,16 +604,18 @@ class Engine:
     # --- callers -------------------------------------------------------------------------
 
     def scope_for(self, caller: Caller | None, strict_scopes: bool = False, *,
-                  search_scope: bool = True) -> SearchScope:
+                  search_scope: bool = True, state: _Loaded | None = None) -> SearchScope:
         """What ``caller`` may see: its account (for currentUser()), its policy mask and
         its view permissions (docs/permissions.md). An app whose token lacks a search
-        scope is refused unless ``search_scope`` is False (see ``search``)."""
+        scope is refused unless ``search_scope`` is False (see ``search``). ``state`` is
+        the loaded build a search reads (by default the current one)."""
         if caller is None:
             return SearchScope()
-        mask = self.permissions.mask(caller)
+        state = state or self._current()
+        mask = state.permissions.mask(caller)
         if isinstance(caller, UserCaller):
             return SearchScope(account_id=caller.account_id, permissions=mask)
-        layer = self.policy_layer()
+        layer = self._policy_layer(state)
         if isinstance(caller, AnonymousCaller):
             return SearchScope(hidden_spaces=layer.anonymous_hidden(), permissions=mask)
         scope = layer.app_scope(caller, strict_scopes, search_scope=search_scope)
@@ -620,7 +623,9 @@ class Engine:
         return scope
 
     def policy_layer(self) -> Any:
-        state = self._current()
+        return self._policy_layer(self._current())
+
+    def _policy_layer(self, state: _Loaded) -> Any:
         if state.policy_layer is None:
             with self._reload_lock:
                 if state.policy_layer is None:
