@@ -47,7 +47,11 @@ def test_members_lists_every_member_in_order(ids: list[int], dense: bool) -> Non
     if dense:
         ids = ids + list(range(0, size, 3))
     docs = docsets.from_ids(ids, size)
-    assert docsets.members(docs) == sorted(set(ids))
+    want = sorted(set(ids))
+    assert docsets.members(docs) == want
+    # A count given by the caller only picks the way, even a wrong one.
+    for count in (len(want), 0, size):
+        assert docsets.members(docs, count) == want
 
 
 def test_members_of_bytes_with_several_bits_and_the_top_bit() -> None:

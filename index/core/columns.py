@@ -86,7 +86,7 @@ class Ordering:
                     if len(out) == needed:
                         break
             return out
-        members = docsets.members(hits)
+        members = docsets.members(hits, count)
         if needed < len(members) // 8:
             return heapq.nsmallest(needed, members, key=self.rank.__getitem__)
         members.sort(key=self.rank.__getitem__)

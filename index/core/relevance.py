@@ -227,7 +227,7 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int
             found_factors = factors.put((terms, universe), _factors(base.stats, stats))
         picked = _walk(snap, base, stats, found_factors, hits, count, needed, rank)
     if picked is None:  # few scored hits, or a walk would score most of them anyway
-        found = [(d, score(d, stats)) for d in docsets.members(scored)]
+        found = [(d, score(d, stats)) for d in docsets.members(scored, count)]
         picked = heapq.nsmallest(needed, found, key=key)
     if len(picked) < needed and count < total:
         rest = default.top(hits & ~base.holders, total - count, needed - len(picked))
