@@ -558,7 +558,7 @@ class Engine:
             nxt = None
             if first + limit < total:
                 nxt = self._make_cursor(first + limit, canonical, caller, context, scope,
-                                        state, clock=uses_clock(query))
+                                        state, clock=_reads_clock(canonical))
             if self._unchanged(state):
                 break
         else:
