@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 import cql
 from cql.ast import Query
-from index.core import derived, docsets, manifest, relevance
+from index.core import derived, docsets, links, manifest, relevance
 from index.core.backend import TEXT_FIELDS, IndexStore, Snapshot
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
@@ -949,6 +949,7 @@ def _store_derived(engine: Engine, snap: Snapshot) -> None:
     arrays[f"{_ordering_name(DEFAULT_ORDER)}:rank"] = default.rank
     for field in ("num", "created", "lastmodified"):
         arrays[f"column:{field}"] = array("q", snap.column(field))
+    arrays[links.PARENT_ARRAY] = links.children(snap).column
     for field in TEXT_FIELDS:  # relevance's field lengths (read per document from Whoosh)
         arrays[f"lengths:{field}"] = snap.field_lengths(field)
     terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}

@@ -20,6 +20,7 @@ QUERIES = [
     "space IN (A, B, C) ORDER BY id DESC", "type = space",
     "lastmodified > 2024-02-03 ORDER BY lastmodified",
     "parent = 1", "container = 4", "ancestor = 1 ORDER BY title DESC",
+    "parent.title ~ root", "parent.title = \"Root\"", "parent.title ~ \"restricted\"",
 ]
 CALLERS = [None, USER, BLOCKED_APP, AnonymousCaller()]
 

@@ -662,6 +662,36 @@ class Snapshot:
                     continue
                 yield from _leaf_blocks(matcher, offset, values)
 
+    def term_postings(self, field: str) -> Iterator[tuple[str, Iterable[int]]]:
+        """Every (value, document numbers) of ``field``, segment by segment: one walk of
+        each segment's terms, where a lookup per value would probe every segment (what
+        ``index.core.links`` reads a whole link field with). A value found in several
+        segments comes once per segment; deleted documents are not filtered out."""
+        readers = getattr(self.reader, "readers", None)
+        subs = (list(zip(readers, self.reader.doc_offsets, strict=True)) if readers
+                else [(self.reader, 0)])
+        with self._read:
+            for sub, offset in subs:
+                terms = getattr(sub, "_terms", None)
+                postfile, codec = getattr(terms, "_postfile", None), getattr(terms, "_codec",
+                                                                             None)
+                try:
+                    found = list(sub.iter_field(field))
+                except TermNotFound:
+                    continue
+                form = self.reader.schema[field].format
+                for raw, info in found:
+                    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+                    if info.is_inlined():
+                        ids: Iterable[int] = [d + offset for d in info.inlined_postings()[0]]
+                    elif codec is not None and postfile is not None:
+                        leaf = codec.postings_reader(postfile, info, form)
+                        ids = chain.from_iterable(
+                            b[0] for b in _leaf_blocks(leaf, offset, values=False))
+                    else:  # not a Whoosh 3 segment: its own matcher
+                        ids = [d + offset for d in sub.postings(field, text).all_ids()]
+                    yield text, list(ids)
+
     def terms_in(self, fields: tuple[str, ...], tokens: Iterable[str]) -> DocSet:
         """Documents with any of the indexed ``tokens`` in any of ``fields``."""
         out = docsets.EMPTY

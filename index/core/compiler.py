@@ -34,7 +34,7 @@ from cql.ast import (
 )
 from cql.errors import CqlError, ErrorCode
 from cql.fields import PROPERTY_PREFIX, property_parts
-from index.core import docsets, lru, patterns
+from index.core import docsets, links, lru, patterns
 from index.core.analysis import analyze, stem, words
 from index.core.backend import TEXT_FIELDS, Snapshot
 from index.core.columns import SortedColumn
@@ -256,7 +256,7 @@ class Compiler:
             self.note(clause, lambda: "parent in ids of readable documents with title_key "
                       f"in {shown_set(keys)}")
             parents = snap.terms("title_key", keys)
-            return snap.terms("parent", snap.ids_of(parents & self.readable()))
+            return self.children_of(parents & self.readable())
         if name == "favourite":
             return self.favourites(clause)
         if name == "space.type":
@@ -379,6 +379,11 @@ class Compiler:
             return ids
         where, readable = self.snap.docnum_by_id, self.readable(by_permission=False)
         return [i for i in ids if i in where and readable >> where[i] & 1]
+
+    def children_of(self, parents: DocSet) -> DocSet:
+        """The live documents whose parent is in ``parents`` (one pass over the snapshot's
+        parent column, ``index.core.links``, not a term lookup per parent)."""
+        return links.children(self.snap).of(parents) & self.snap.live
 
     # --- dates -------------------------------------------------------------------------
 
@@ -528,8 +533,7 @@ class Compiler:
         if name == "parent.title":
             self.note(clause, lambda: "parent in ids of readable documents matching whoosh: "
                       f"{whoosh_text(tree, ('title',))}")
-            parents = self.text_docs(tree, ("title",)) & self.readable()
-            return self.snap.terms("parent", self.snap.ids_of(parents))
+            return self.children_of(self.text_docs(tree, ("title",)) & self.readable())
         if name.startswith(PROPERTY_PREFIX):
             self.note(clause, lambda: f"stored property values matching {raw!r}")
             found = self.property_values(name)
