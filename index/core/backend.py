@@ -17,7 +17,6 @@ import os
 import pickle
 import struct
 import sys
-import struct
 import threading
 import time
 import weakref
