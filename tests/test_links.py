@@ -118,3 +118,19 @@ def test_children_of_equals_a_parent_term_per_id(data: st.DataObject) -> None:
         reopened = Engine(root / "index", verify=False)
         assert reopened.store.snapshot().derived is None
         assert parent_title_answers(reopened) == answers
+
+
+def test_a_parent_with_many_children_spans_several_postings_blocks(tmp_path: Path) -> None:
+    """Whoosh writes postings in blocks of 128: a parent of 300 pages is read across
+    three of them, straight from the postings file, as its term lookup reads it."""
+    pages = [item("1", title="alpha root")]
+    pages += [item(str(n), parent="1", title="beta", day=n % 28 + 1) for n in range(2, 302)]
+    pages += [item(str(n), parent=str(n - 300), day=1) for n in range(302, 310)]
+    engine = Engine.build(write_site(tmp_path / "site", pages), tmp_path / "index")
+    snap = engine.store.snapshot()
+    read = {text: ids for text, ids in snap.term_postings("parent")}
+    assert len(read["1"]) == 300
+    for text, ids in read.items():
+        assert sorted(ids) == list(snap.term_ids("parent", text))
+    check_snapshot(engine, [[0, 1], list(range(40))])
+    assert len(all_ids(engine, "parent.title ~ alpha")) == 300
