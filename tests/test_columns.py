@@ -13,7 +13,7 @@ from index.core.columns import ORDER_BLOCKS, Ordering
 
 @st.composite
 def orderings_and_hits(draw: st.DrawFn) -> tuple[Ordering, list[int], int]:
-    size = draw(st.integers(1, 3 * ORDER_BLOCKS + 50))
+    size = draw(st.integers(1, 3 * ORDER_BLOCKS + 50) | st.integers(1, 20 * ORDER_BLOCKS))
     order = draw(st.permutations(range(size)))
     if draw(st.booleans()):  # a run of the order: the hits sit together, maybe deep
         start = draw(st.integers(0, size - 1))

@@ -99,28 +99,41 @@ class Ordering:
         # Many hits: walk the order while it pays (hits spread evenly through it are met
         # every size / count steps), then take whole blocks of the order: a hit set that
         # starts deep in the order (a date range under "newest first") costs one AND per
-        # block passed and a sort of the hits in the blocks taken, not a Python step per
-        # document passed.
+        # block passed and a sort (or, when dense, a walk) of the hits in the blocks
+        # taken, not a Python step per document passed.
         raw = docsets.as_bytes(hits, len(self.rank))
         out: list[int] = []
         step = -(-len(self.order) // ORDER_BLOCKS) or 1
-        for d in islice(self.order, step):
-            if raw[d >> 3] >> (d & 7) & 1:
-                out.append(d)
-                if len(out) == needed:
-                    return out
+        if self._walk(raw, 0, step, out, needed):
+            return out
         rank = self.rank.__getitem__
-        for block in islice(self.blocks, 1, None):
+        for index, block in enumerate(islice(self.blocks, 1, None), 1):
             part = hits & block
             if not part:
                 continue
-            found = docsets.members(part)
-            if len(out) + len(found) >= needed:
-                out.extend(heapq.nsmallest(needed - len(out), found, key=rank))
+            inside, rest = part.bit_count(), needed - len(out)
+            if inside < rest:
+                found = docsets.members(part)
+                found.sort(key=rank)
+                out.extend(found)
+            elif rest * step < inside * inside:  # many hits in the block: walk it
+                self._walk(raw, index * step, step, out, needed)
                 return out
-            found.sort(key=rank)
-            out.extend(found)
+            else:
+                out.extend(heapq.nsmallest(rest, docsets.members(part), key=rank))
+                return out
         return out
+
+    def _walk(self, raw: bytes, start: int, length: int, out: list[int], needed: int
+              ) -> bool:
+        """Append the hits (``raw``) among ``length`` positions of the order from ``start``
+        to ``out``, until it holds ``needed``; True when it does."""
+        for d in islice(self.order, start, start + length):
+            if raw[d >> 3] >> (d & 7) & 1:
+                out.append(d)
+                if len(out) == needed:
+                    return True
+        return False
 
 
 def dense_ranks(values: Sequence[Any]) -> list[int]:
