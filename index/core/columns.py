@@ -128,7 +128,7 @@ class Ordering:
               ) -> bool:
         """Append the hits (``raw``) among ``length`` positions of the order from ``start``
         to ``out``, until it holds ``needed``; True when it does."""
-        for d in islice(self.order, start, start + length):
+        for d in self.order[start:start + length]:  # (islice would step to ``start``)
             if raw[d >> 3] >> (d & 7) & 1:
                 out.append(d)
                 if len(out) == needed:
