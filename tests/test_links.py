@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sitegen import BLOCKED_APP, USER, all_ids, item, write_site
@@ -110,6 +111,10 @@ def test_children_of_equals_a_parent_term_per_id(data: st.DataObject) -> None:
                     current[target["id"]] = changed
             check_snapshot(engine, subsets)
         answers = parent_title_answers(engine)
+        with pytest.MonkeyPatch.context() as patch:  # few parents: looked up as terms
+            patch.setattr(links, "FEW_PARENTS", 10**6)
+            engine.store.snapshot().cache.pop(links.PARENT_ARRAY, None)
+            assert parent_title_answers(engine) == answers
         fresh = Engine.build(write_site(root / "again", current.values()), root / "again-index")
         assert parent_title_answers(fresh) == answers
         # Without the derived file the column is read from the postings: same answers.

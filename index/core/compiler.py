@@ -381,9 +381,9 @@ class Compiler:
         return [i for i in ids if i in where and readable >> where[i] & 1]
 
     def children_of(self, parents: DocSet) -> DocSet:
-        """The live documents whose parent is in ``parents`` (one pass over the snapshot's
-        parent column, ``index.core.links``, not a term lookup per parent)."""
-        return links.children(self.snap).of(parents) & self.snap.live
+        """The live documents whose parent is in ``parents`` (``index.core.links``: from
+        the snapshot's parent column, not a term lookup per parent)."""
+        return links.children_of(self.snap, parents)
 
     # --- dates -------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from index.core.docsets import DocSet
 #: Name of the parent column in the derived file (``index.core.derived``).
 PARENT_ARRAY = "links:parent"
 NO_PARENT = -1
+#: Up to this many parents, a snapshot without ``Children`` looks their ids up instead.
+FEW_PARENTS = 64
 
 
 def parent_docnums(snap: Any) -> array[int]:
@@ -77,6 +79,18 @@ class Children:
         return docsets.from_ids(found, self.size)
 
 
+def children_of(snap: Any, parents: DocSet) -> DocSet:
+    """The live documents whose parent is in ``parents``.
+
+    Until this snapshot has its ``Children`` (a query with many parents made it), up to
+    ``FEW_PARENTS`` parents are looked up as ``parent`` terms, one each: making
+    ``Children`` costs 0.1 s at 100,000 documents and 1 s at a million, which a first
+    ``parent.title`` that names a handful of parents should not pay."""
+    if PARENT_ARRAY not in snap.cache and docsets.count(parents) <= FEW_PARENTS:
+        return snap.terms("parent", snap.ids_of(parents))  # type: ignore[no-any-return]
+    return children(snap).of(parents) & snap.live
+
+
 def children(snap: Any) -> Children:
     """The snapshot's ``Children`` (built once per snapshot, from the derived file's parent
     column when it is this commit's)."""
@@ -89,4 +103,5 @@ def children(snap: Any) -> Children:
     return found  # type: ignore[no-any-return]
 
 
-__all__ = ["NO_PARENT", "PARENT_ARRAY", "Children", "children", "parent_docnums"]
+__all__ = ["FEW_PARENTS", "NO_PARENT", "PARENT_ARRAY", "Children", "children", "children_of",
+           "parent_docnums"]
