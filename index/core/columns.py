@@ -113,14 +113,14 @@ class Ordering:
                 continue
             inside, rest = part.bit_count(), needed - len(out)
             if inside < rest:
-                found = docsets.members(part)
+                found = docsets.members(part, inside)
                 found.sort(key=rank)
                 out.extend(found)
             elif rest * step < inside * inside:  # many hits in the block: walk it
                 self._walk(raw, index * step, step, out, needed)
                 return out
             else:
-                out.extend(heapq.nsmallest(rest, docsets.members(part), key=rank))
+                out.extend(heapq.nsmallest(rest, docsets.members(part, inside), key=rank))
                 return out
         return out
 
