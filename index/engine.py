@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import functools
-import gc
 import hmac
 import json
 import os
-import pickle
 import re
 import secrets
 import shutil
@@ -64,6 +62,7 @@ from index.site.loader import (
     summarise_validation_error,
 )
 from index.site.models import Space, User
+from index.site.partitioned import SplitSite, load_split, spilled_items, splittable
 
 Caller = UserCaller | AppCaller | AnonymousCaller
 MAX_LIMIT = 1000
@@ -291,16 +290,29 @@ class Engine:
         started = time.perf_counter()
         target = Path(index_dir)
         check_out_dir(Path(site_dir), target, force)
-        site = load_site(site_dir)
-        broken = [r for r in site.rejects if r.file in POLICY_FILES]
-        if broken:
-            # A policy file that cannot be read must not become "no policies": that would
-            # open the content it was written to close. Content lines may be skipped;
-            # policy files may not.
-            raise EngineError("invalid_policy", "cannot build an index without its policy "
-                              f"files: {'; '.join(map(str, broken))}")
-        staging = staging_dir(target)
+        staging: Path | None = None
         try:
+            if splittable(site_dir, PARALLEL_BUILD_MIN_BYTES):
+                staging = staging_dir(target)
+                spill = staging / "spill"
+                spill.mkdir()
+                split = load_split(site_dir, spill)
+                site, items = split.site, split.items
+                parts = _split_parts(split)
+                del split  # the parts hold what the workers need; nothing else is kept
+            else:
+                site = load_site(site_dir)
+                items = len(site.content)
+                parts = _document_parts(site)
+            broken = [r for r in site.rejects if r.file in POLICY_FILES]
+            if broken:
+                # A policy file that cannot be read must not become "no policies": that
+                # would open the content it was written to close. Content lines may be
+                # skipped; policy files may not.
+                raise EngineError("invalid_policy", "cannot build an index without its "
+                                  f"policy files: {'; '.join(map(str, broken))}")
+            if staging is None:
+                staging = staging_dir(target)
             _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras,
                            groups=[g.model_dump(mode="json") for g in site.groups.values()],
                            rejected_accounts=sorted(site.rejected_accounts))
@@ -313,9 +325,8 @@ class Engine:
             write_marker(staging, new_build_id())
             initialize_store(staging, site.extras)
             store = IndexStore.create(staging / WHOOSH_DIR)
-            items = len(site.content)
-            parts = _document_parts(site, staging / "spill")
             store.bulk_build(parts, _counting(progress, items))
+            parts.clear()  # the ancestors of a large site, no longer needed
             store.close()
             _write_derived(staging)
             manifest.record(staging / WHOOSH_DIR)
@@ -328,7 +339,8 @@ class Engine:
             else:
                 swap_in(staging, target)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             raise
         engine = cls(target)
         engine.last_build = BuildReport(
@@ -959,43 +971,30 @@ def _store_derived(engine: Engine, snap: Snapshot) -> None:
                   complete=FEW_VALUED)
 
 
-#: Below this many items one process indexes everything (forking costs more than it saves).
-PARALLEL_BUILD_MIN = 2_000
+#: Below this size of content.jsonl (about 2,000 items of a typical export) one process
+#: loads and indexes everything: forking costs more than it saves.
+PARALLEL_BUILD_MIN_BYTES = 4 << 20
 
 
-def _document_parts(site: Site, spill: Path) -> list[Callable[[], Iterable[dict[str, Any]]]]:
-    """The site's documents in one part, or in two halves for the two cores.
-
-    For two parts the documents are written to spill files and the site's items are
-    dropped before the workers start: the workers then read only their half from disk
-    instead of sharing (and, through reference counts, copying) the parent's items.
-    """
+def _document_parts(site: Site) -> list[Callable[[], Iterable[dict[str, Any]]]]:
+    """A small site's documents, in one part indexed in this process."""
     items = list(site.content.values())
     spaces = list(site.spaces.values())
-    if len(items) < PARALLEL_BUILD_MIN:
-        return [lambda: [*map(space_document, spaces), *map(content_document, items)]]
-    spill.mkdir()
-    half = len(items) // 2
-    paths = [spill / "part-0.pickle", spill / "part-1.pickle"]
-    with open(paths[0], "wb") as first, open(paths[1], "wb") as second:
-        for space in spaces:
-            pickle.dump(space_document(space), first, protocol=pickle.HIGHEST_PROTOCOL)
-        for n, item in enumerate(items):
-            out = first if n < half else second
-            pickle.dump(content_document(item), out, protocol=pickle.HIGHEST_PROTOCOL)
-    site.content.clear()
-    items.clear()
-    gc.collect()
-    return [functools.partial(_read_spill, path) for path in paths]
+    return [lambda: [*map(space_document, spaces), *map(content_document, items)]]
 
 
-def _read_spill(path: Path) -> Iterable[dict[str, Any]]:
-    with open(path, "rb") as fh:
-        while True:
-            try:
-                yield pickle.load(fh)
-            except EOFError:
-                return
+def _split_parts(split: SplitSite) -> list[Callable[[], Iterable[dict[str, Any]]]]:
+    """One part per spill file, spaces first: each indexing worker makes the documents of
+    the items its loading process parsed, read back from that process's spill file, so
+    docnums follow the file order as in a small build."""
+    spaces = list(split.site.spaces.values())
+
+    def documents(n: int) -> Iterable[dict[str, Any]]:
+        if n == 0:
+            yield from map(space_document, spaces)
+        yield from map(content_document, spilled_items(split.spills[n], split.ancestors))
+
+    return [functools.partial(documents, n) for n in range(len(split.spills))]
 
 
 def _counting(progress: Callable[[int, int], None] | None, total: int

@@ -268,7 +268,7 @@ def test_parallel_build_equals_single_process_build(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
     """The two-worker path (spill files, several segments per worker) indexes exactly
     what the in-process path does."""
-    monkeypatch.setattr("index.engine.PARALLEL_BUILD_MIN", 10)
+    monkeypatch.setattr("index.engine.PARALLEL_BUILD_MIN_BYTES", 1)
     monkeypatch.setattr("index.core.bulkwrite.SEGMENT_DOCS", 150)
     parallel = Engine.build(FIXTURES, tmp_path / "parallel")
     assert len(parallel.store.snapshot().reader.leaf_readers()) > 2

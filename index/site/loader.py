@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -92,6 +92,45 @@ class Site:
     content: dict[str, ContentItem] = field(default_factory=dict)  # by id, in file order
     extras: dict[str, Any] = field(default_factory=dict)  # raw JSON by file name
     rejects: list[Reject] = field(default_factory=list)
+
+
+class Linked(Protocol):
+    """What the tree walk reads of an item: a ``ContentItem`` or a compact ``Link``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def space(self) -> str: ...
+    @property
+    def parent_id(self) -> str | None: ...
+    @property
+    def container_id(self) -> str | None: ...
+
+
+class Link(NamedTuple):
+    """The fields of a content item that decisions about other items read: its place in
+    the tree and its space. A parallel build keeps only these in its parent process."""
+
+    id: str
+    type: str
+    space: str
+    parent_id: str | None
+    container_id: str | None
+
+    @classmethod
+    def of(cls, item: ContentItem) -> Link:
+        return cls(item.id, item.type, item.space, item.parent_id, item.container_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A content line that failed validation: its reject message and its id, if a string
+    (items below it are rejected naming this line)."""
+
+    id: str | None
+    message: str
 
 
 class _DuplicateKey(ValueError):
@@ -173,7 +212,7 @@ def parse_content_line(obj: Mapping[str, Any]) -> ContentItem:
     return ContentItem.model_construct(_fields_set=line.model_fields_set, **values)
 
 
-def _link(item: ContentItem) -> tuple[str, str] | None:
+def _link(item: Linked) -> tuple[str, str] | None:
     """The item this one hangs below: ("parent_id", id), ("container_id", id) or None."""
     if item.parent_id is not None:
         return "parent_id", item.parent_id
@@ -182,7 +221,7 @@ def _link(item: ContentItem) -> tuple[str, str] | None:
     return None
 
 
-def _link_problem(item: ContentItem, field_name: str, target: ContentItem) -> str | None:
+def _link_problem(item: Linked, field_name: str, target: Linked) -> str | None:
     """Why ``target`` cannot be the parent/container of ``item`` (None if it can)."""
     if field_name == "parent_id":
         if target.type not in TREE_TYPES:
@@ -227,6 +266,30 @@ def derive(
     name the items read back from the index in ``unchanged``: one of those that fails only
     because an item above it was rejected stays as it is stored, so it is no reject.
     """
+    ancestors, rejects = settle(items, lines=lines, rejected=rejected, file=file,
+                                unchanged=unchanged)
+    accepted: dict[str, ContentItem] = {}
+    for item_id, item in items.items():
+        derived = ancestors.get(item_id)
+        if derived is None:
+            continue
+        accepted[item_id] = (
+            item if item.ancestors == derived else item.model_copy(update={"ancestors": derived})
+        )
+    return accepted, rejects
+
+
+def settle(
+    items: Mapping[str, Linked],
+    *,
+    lines: Mapping[str, int] | None = None,
+    rejected: Mapping[str, int] | None = None,
+    file: str = CONTENT_FILE,
+    unchanged: Collection[str] = (),
+) -> tuple[dict[str, list[str]], list[Reject]]:
+    """The tree walk of ``derive`` on the link fields alone: the ancestors of every accepted
+    id, and the rejects. A build of a large site calls it with ``Link`` records, so that
+    the parent process never holds the items themselves."""
     lines = lines or {}
     rejected = rejected or {}
     ancestors: dict[str, list[str]] = {}
@@ -289,14 +352,6 @@ def derive(
             else:
                 ancestors[item_id] = [*ancestors[target_id], target_id]
 
-    accepted: dict[str, ContentItem] = {}
-    for item_id, item in items.items():
-        if item_id in failed:
-            continue
-        derived = ancestors[item_id]
-        accepted[item_id] = (
-            item if item.ancestors == derived else item.model_copy(update={"ancestors": derived})
-        )
     cascades = {item_id for item_id, message in failed.items()
                 if item_id in unchanged and " was rejected" in message}
     rejects = [
@@ -304,7 +359,7 @@ def derive(
         for item_id, message in failed.items() if item_id not in cascades
     ]
     rejects.sort(key=lambda reject: reject.line)
-    return accepted, rejects
+    return ancestors, rejects
 
 
 def _read_jsonl(path: Path, rejects: list[Reject]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -325,10 +380,32 @@ def _read_jsonl(path: Path, rejects: list[Reject]) -> Iterator[tuple[int, dict[s
         rejects.append(Reject(name, 0, f"cannot be read ({exc.strerror or exc})"))
         return
     with stream:
-        for number, raw in enumerate(stream, start=1):
-            obj = _parse_line(name, number, raw, rejects)
-            if obj is not None:
-                yield number, obj
+        yield from _parse_lines(name, stream, rejects, 1)
+
+
+def read_range(path: Path, start: int, end: int, first_line: int, rejects: list[Reject]
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``_read_jsonl`` for the lines in bytes ``[start, end)`` of a regular file, where
+    ``start`` begins line ``first_line``: one process's share of a large file."""
+    with path.open("rb") as stream:
+        stream.seek(start)
+        yield from _parse_lines(path.name, _until(stream, end - start), rejects, first_line)
+
+
+def _until(stream: Any, size: int) -> Iterator[bytes]:
+    for raw in stream:
+        if size <= 0:
+            return
+        size -= len(raw)
+        yield raw
+
+
+def _parse_lines(name: str, lines: Iterable[bytes], rejects: list[Reject], first_line: int
+                 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, raw in enumerate(lines, start=first_line):
+        obj = _parse_line(name, number, raw, rejects)
+        if obj is not None:
+            yield number, obj
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -466,8 +543,23 @@ def load_site(site_dir: str | Path) -> Site:
     if not root.is_dir():
         raise FileNotFoundError(f"site directory not found: {root}")
     rejects: list[Reject] = []
-    site = Site()
+    site, rejected_spaces = load_catalog(root, rejects)
+    admission: Admission[ContentItem] = Admission(site.spaces, rejected_spaces, rejects)
+    for number, obj in _read_jsonl(root / CONTENT_FILE, rejects):
+        admission.take(number, parse_content(obj))
+    site.content, tree_rejects = derive(admission.items, lines=admission.lines,
+                                        rejected=admission.rejected_ids)
+    rejects.extend(tree_rejects)
+    load_extras(root, site, rejects)
+    sort_rejects(rejects)
+    site.rejects = rejects
+    return site
 
+
+def load_catalog(root: Path, rejects: list[Reject]) -> tuple[Site, dict[str, int]]:
+    """A site with its spaces, users and groups (no content yet), and the line of each
+    rejected space key (content in such a space names it)."""
+    site = Site()
     site.spaces, rejected_spaces = _load_records(
         root / SPACES_FILE, Space, "key", "space key", rejects
     )
@@ -482,46 +574,73 @@ def load_site(site_dir: str | Path) -> Site:
             rejected_users.setdefault(account_id, line)
     site.rejected_accounts = set(rejected_users)
     site.groups, _ = _load_records(root / GROUPS_FILE, Group, "name", "group name", rejects)
-    folded_spaces = {key.casefold(): key for key in site.spaces}
+    return site, rejected_spaces
 
-    items: dict[str, ContentItem] = {}
-    lines: dict[str, int] = {}
-    rejected_ids: dict[str, int] = {}
-    for number, obj in _read_jsonl(root / CONTENT_FILE, rejects):
-        try:
-            item = parse_content_line(obj)
-        except ValidationError as exc:
-            message = _id_prefix(obj, "id") + summarise_validation_error(exc)
-            rejects.append(Reject(CONTENT_FILE, number, message))
-            if isinstance(obj.get("id"), str) and obj["id"] not in items:
-                rejected_ids.setdefault(obj["id"], number)
-            continue
-        if item.id in items:
-            message = f"id {item.id}: duplicate id; first on line {lines[item.id]}"
-            rejects.append(Reject(CONTENT_FILE, number, message))
-            continue
-        if item.space not in site.spaces:
-            if item.space in rejected_spaces:
-                hint = f" (it was rejected: {SPACES_FILE}:{rejected_spaces[item.space]})"
-            elif item.space.casefold() in folded_spaces:
-                hint = f" (did you mean {folded_spaces[item.space.casefold()]!r}?)"
-            else:
-                hint = ""
-            message = f"id {item.id}: unknown space key {item.space!r}{hint}"
-            rejects.append(Reject(CONTENT_FILE, number, message))
-            rejected_ids.setdefault(item.id, number)
-            continue
-        items[item.id] = item
-        lines[item.id] = number
 
-    site.content, tree_rejects = derive(items, lines=lines, rejected=rejected_ids)
-    rejects.extend(tree_rejects)
-
+def load_extras(root: Path, site: Site, rejects: list[Reject]) -> None:
+    """Read the raw JSON files (policies, apps, grants, site.json) into ``site.extras``."""
     for name in EXTRA_FILES:
         ok, value = _load_extra(root / name, rejects)
         if ok:
             site.extras[name] = value
 
+
+def sort_rejects(rejects: list[Reject]) -> None:
+    """Rejects in file order (spaces, users, groups, content, the rest), then by line."""
     rejects.sort(key=lambda r: (_FILE_ORDER.get(r.file, len(_FILE_ORDER)), r.file, r.line))
-    site.rejects = rejects
-    return site
+
+
+def parse_content(obj: Mapping[str, Any]) -> ContentItem | Invalid:
+    """One content line parsed, or why it is invalid (the reject's message)."""
+    try:
+        return parse_content_line(obj)
+    except ValidationError as exc:
+        item_id = obj.get("id")
+        return Invalid(item_id if isinstance(item_id, str) else None,
+                       _id_prefix(obj, "id") + summarise_validation_error(exc))
+
+
+_Item = TypeVar("_Item", ContentItem, Link)
+
+
+class Admission(Generic[_Item]):
+    """The decisions on content lines that depend on earlier lines and on the spaces:
+    duplicate ids (the first wins), unknown spaces, and which rejected ids items below
+    them will name. Lines are taken in file order, parsed in this process or elsewhere.
+    """
+
+    def __init__(self, spaces: Mapping[str, Space], rejected_spaces: Mapping[str, int],
+                 rejects: list[Reject]) -> None:
+        self.spaces = spaces
+        self.rejected_spaces = rejected_spaces
+        self.folded_spaces = {key.casefold(): key for key in spaces}
+        self.rejects = rejects
+        self.items: dict[str, _Item] = {}
+        self.lines: dict[str, int] = {}
+        self.rejected_ids: dict[str, int] = {}
+
+    def take(self, number: int, parsed: _Item | Invalid) -> None:
+        items, lines, rejects = self.items, self.lines, self.rejects
+        if isinstance(parsed, Invalid):
+            rejects.append(Reject(CONTENT_FILE, number, parsed.message))
+            if parsed.id is not None and parsed.id not in items:
+                self.rejected_ids.setdefault(parsed.id, number)
+            return
+        item = parsed
+        if item.id in items:
+            message = f"id {item.id}: duplicate id; first on line {lines[item.id]}"
+            rejects.append(Reject(CONTENT_FILE, number, message))
+            return
+        if item.space not in self.spaces:
+            if item.space in self.rejected_spaces:
+                hint = f" (it was rejected: {SPACES_FILE}:{self.rejected_spaces[item.space]})"
+            elif item.space.casefold() in self.folded_spaces:
+                hint = f" (did you mean {self.folded_spaces[item.space.casefold()]!r}?)"
+            else:
+                hint = ""
+            message = f"id {item.id}: unknown space key {item.space!r}{hint}"
+            rejects.append(Reject(CONTENT_FILE, number, message))
+            self.rejected_ids.setdefault(item.id, number)
+            return
+        items[item.id] = item
+        lines[item.id] = number
