@@ -129,9 +129,10 @@ def _add_postings(postwriter: Any, docs: array[int], weights: array[float],
     """What calling Whoosh's ``add_posting`` once per posting does, a block at a time.
 
     ``add_posting`` checks types and updates the block's statistics in Python for every
-    posting (a third of a build's time went there); here each block's buffers and
-    statistics are set in one step each, to exactly the values it would have reached, and
-    full blocks are written as it writes them: when the next posting arrives.
+    posting; here each block's buffers and statistics are set in one step each, to exactly
+    the values it would have reached, and full blocks are written as it writes them: when
+    the next posting arrives. (It saves about 5% of a segment's flush, measured in CPU
+    time; the rest is Whoosh pickling and compressing the blocks.)
     """
     assert not postwriter._byteids  # docnums, not the terms of a term vector
     limit = postwriter._blocklimit
