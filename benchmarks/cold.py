@@ -6,7 +6,7 @@ process imports the engine, then opens the index and runs one query of the mix a
 user caller; the figure is open + first query, in wall and CPU time (CPU time is the
 robust one on a shared machine), the median over ``--runs`` processes per query.
 
-    python -m benchmarks.cold INDEX_DIR SITE_DIR [--runs 5] [--no-verify] [QUERY ...]
+    python -m benchmarks.cold [--runs 5] [--no-verify] INDEX_DIR SITE_DIR [QUERY ...]
 
 ``--no-verify`` opens with ``verify=False`` (sizes only, no checksums of every file).
 """
