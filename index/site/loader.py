@@ -273,10 +273,15 @@ def derive(
         derived = ancestors.get(item_id)
         if derived is None:
             continue
-        accepted[item_id] = (
-            item if item.ancestors == derived else item.model_copy(update={"ancestors": derived})
-        )
+        accepted[item_id] = with_ancestors(item, derived)
     return accepted, rejects
+
+
+def with_ancestors(item: ContentItem, ancestors: list[str]) -> ContentItem:
+    """``item`` with ``ancestors`` (itself when they are already its own)."""
+    if item.ancestors == ancestors:
+        return item
+    return item.model_copy(update={"ancestors": ancestors})
 
 
 def settle(

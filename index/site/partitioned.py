@@ -35,6 +35,7 @@ from index.site.loader import (
     read_range,
     settle,
     sort_rejects,
+    with_ancestors,
 )
 from index.site.models import ContentItem
 
@@ -92,8 +93,7 @@ def spilled_items(spill: Path, ancestors: dict[int, list[str]]) -> Iterator[Cont
             derived = ancestors.get(number)
             if derived is None:  # rejected after parsing (duplicate, space, tree)
                 continue
-            yield item if item.ancestors == derived else item.model_copy(
-                update={"ancestors": derived})
+            yield with_ancestors(item, derived)
 
 
 def splittable(site_dir: str | Path, min_bytes: int) -> bool:
