@@ -7,8 +7,11 @@ reference evaluator): "the analyzer at query time must equal the analyzer at ind
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from whoosh.analysis import LowercaseFilter, RegexTokenizer, StemFilter
+from whoosh.analysis import Filter, LowercaseFilter, RegexTokenizer, StemFilter
 from whoosh.lang.porter2 import stem as _porter
 
 TOKEN_PATTERN = r"\w+"
@@ -38,11 +41,10 @@ def analyze(text: str) -> list[str]:
     return [stem(w) for w in words(text)]
 
 
-def positions_by_stem(text: str) -> dict[str, list[int]]:
-    """Each stem of ``text`` with its token positions (for the bulk index writer)."""
+def positions_of(stems: list[str]) -> dict[str, list[int]]:
+    """Each stem of an analysed text with its token positions."""
     out: dict[str, list[int]] = {}
-    for pos, word in enumerate(_TOKEN_RE.findall(text)):
-        key = stem(word.lower())
+    for pos, key in enumerate(stems):
         bucket = out.get(key)
         if bucket is None:
             out[key] = [pos]
@@ -54,3 +56,93 @@ def positions_by_stem(text: str) -> dict[str, list[int]]:
 def whoosh_analyzer():  # type: ignore[no-untyped-def]
     """The same analysis as a Whoosh analyzer chain, for the schema."""
     return RegexTokenizer(TOKEN_PATTERN) | LowercaseFilter() | StemFilter(stemfn=stem)
+
+
+# --- common words and their pairs -------------------------------------------------------
+#
+# A phrase of common words is the costly one: its words' positions run into millions at
+# 100,000 items, and Whoosh stores them pickled. So each text field has a companion field
+# (``backend.common_field``) holding, with their frequencies and without positions, the
+# stems of a fixed set of common words and each adjacent *pair* of them as one term
+# ("a b": a space never occurs inside a stem, so a pair cannot be mistaken for a word).
+# A two-word phrase of common words is then one postings list, and relevance reads the
+# common words' frequencies without their positions. The set is chosen when an index is
+# built and kept in its schema (``CommonFilter``): any set gives the same answers, the
+# choice only decides which phrases are fast.
+
+#: At most this many common words (so at most this squared pair terms per field).
+COMMON_WORDS = 64
+#: A common word makes at least this share of the sampled tokens.
+COMMON_SHARE = 0.001
+#: The separator of a pair term's two stems.
+PAIR = " "
+
+
+def choose_common(texts: Iterable[str]) -> frozenset[str]:
+    """The most frequent stems of a sample of texts: the ``COMMON_WORDS`` most frequent
+    among those that make at least ``COMMON_SHARE`` of its tokens and occur twice."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(analyze(text))
+    floor = max(2, sum(counts.values()) * COMMON_SHARE)
+    return frozenset(w for w, n in counts.most_common(COMMON_WORDS) if n >= floor)
+
+
+def pair(first: str, second: str) -> str:
+    """The term of two adjacent common stems."""
+    return first + PAIR + second
+
+
+def common_terms(stems: list[str], common: frozenset[str]) -> Counter[str]:
+    """What the companion field of a text holds, with frequencies: each common stem, and
+    each pair of adjacent stems that are both common (``CommonFilter`` at index time)."""
+    out: Counter[str] = Counter()
+    prev: str | None = None
+    for word in stems:
+        if word in common:
+            out[word] += 1
+            if prev is not None:
+                out[prev + PAIR + word] += 1
+            prev = word
+        else:
+            prev = None
+    return out
+
+
+class CommonFilter(Filter):  # type: ignore[misc]
+    """The end of the companion field's analyzer: keeps the common stems and adds a token
+    for each pair of adjacent common stems, as ``common_terms`` counts them. It carries
+    the index's set of common words, so the schema Whoosh stores records it."""
+
+    def __init__(self, common: frozenset[str]) -> None:
+        self.common = frozenset(common)
+
+    def __call__(self, tokens: Iterator) -> Iterator:  # type: ignore[type-arg]
+        common, prev = self.common, None
+        for t in tokens:  # Whoosh reuses one token object: its text is read at each yield
+            text = t.text
+            if text in common:
+                yield t
+                if prev is not None:
+                    t.text = prev + PAIR + text
+                    yield t
+                    t.text = text
+                prev = text
+            else:
+                prev = None
+
+
+def common_analyzer(common: frozenset[str]):  # type: ignore[no-untyped-def]
+    """The companion field's analyzer: the one analysis, then ``CommonFilter``."""
+    return whoosh_analyzer() | CommonFilter(common)
+
+
+def common_field(field: str) -> str:
+    """The name of a text field's companion."""
+    return f"{field}_common"
+
+
+def common_of(companion: Any) -> frozenset[str]:
+    """The common words a companion field's analyzer (a Whoosh field) carries."""
+    found = [f for f in getattr(companion.analyzer, "items", ()) if isinstance(f, CommonFilter)]
+    return found[0].common if found else frozenset()

@@ -25,18 +25,27 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
-from itertools import accumulate, chain, compress, repeat
+from itertools import accumulate, chain, compress, islice, repeat
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.columns import NumericColumn, VarBytesColumn
-from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, FieldType, Schema
+from whoosh.formats import Frequency
 from whoosh.index import LockError
 from whoosh.reading import TermNotFound
 
 from index.core import derived, docsets, manifest
-from index.core.analysis import analyze, whoosh_analyzer
+from index.core.analysis import (
+    analyze,
+    choose_common,
+    common_analyzer,
+    common_field,
+    common_of,
+    pair,
+    whoosh_analyzer,
+)
 from index.core.docsets import DocSet
 from index.core.trust import restrict
 from index.errors import EngineError
@@ -239,7 +248,9 @@ ID_FIELDS = ("entity", "type", "space", "status", "creator", "page_status", "par
 DATE_FIELDS = ("created", "lastmodified")
 
 
-def build_schema() -> Schema:
+def build_schema(common: frozenset[str] = frozenset()) -> Schema:
+    """The index's fields; with ``common`` words, each text field's companion too (an
+    index built before companions has none, and is read as before)."""
     analyzer = whoosh_analyzer()
     schema = Schema(
         id=ID(stored=True, unique=True),
@@ -259,7 +270,28 @@ def build_schema() -> Schema:
         schema.add(name, ID(sortable=name in ("type", "space")))
     for name in DATE_FIELDS:
         schema.add(name, COLUMN(NumericColumn("q")))
+    if common:
+        for name in TEXT_FIELDS:
+            schema.add(common_field(name), FieldType(Frequency(), common_analyzer(common)))
     return schema
+
+
+#: Documents of the first part a build samples to choose its common words.
+COMMON_SAMPLE = 1000
+
+
+def schema_common(schema: Schema) -> frozenset[str]:
+    """The common words an index's schema records (none before companions existed)."""
+    name = common_field(TEXT_FIELDS[0])
+    return common_of(schema[name]) if name in schema else frozenset()
+
+
+def with_companions(doc: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """``doc`` with each text field's companion, when the index has companions."""
+    if common_field(TEXT_FIELDS[0]) not in schema:
+        return doc
+    extra = {common_field(f): doc[f] for f in TEXT_FIELDS if doc.get(f)}
+    return {**doc, **extra} if extra else doc
 
 
 # --- writing ------------------------------------------------------------------------
@@ -310,11 +342,12 @@ class IndexStore:
         try:
             for doc_id in delete_ids:
                 writer.delete_by_term("id", doc_id)
+            schema = writer.schema
             for doc in documents:
                 if bulk:
-                    writer.add_document(**doc)
+                    writer.add_document(**with_companions(doc, schema))
                 else:
-                    writer.update_document(**doc)
+                    writer.update_document(**with_companions(doc, schema))
         except BaseException:
             writer.cancel()
             raise
@@ -325,9 +358,16 @@ class IndexStore:
 
     def bulk_build(self, parts: list[Callable[[], Iterable[dict[str, Any]]]],
                    progress: Callable[[int], None] | None = None) -> None:
-        """Fill a new, empty index: one segment per part, written in parallel."""
+        """Fill a new, empty index: one segment per part, written in parallel.
+
+        The common words are chosen first, from the first ``COMMON_SAMPLE`` documents of
+        the first part, and the empty index is created again with their companions."""
         from index.core.bulkwrite import build_segments
 
+        sample = islice(parts[0](), COMMON_SAMPLE) if parts else iter(())
+        common = choose_common(doc[f] for doc in sample for f in TEXT_FIELDS if doc.get(f))
+        if common:
+            self._ix = whoosh_index.create_in(str(self.path), build_schema(common))
         build_segments(str(self.path), parts, progress)
         manifest.record(self.path)
         self._ix = whoosh_index.open_dir(str(self.path))
@@ -412,6 +452,12 @@ class Snapshot:
             return derived.load(self.path, self.reader)
 
     @cached_property
+    def common(self) -> frozenset[str]:
+        """The common words whose frequencies and pairs the text fields' companions hold
+        (none in an index built before companions: everything is read as before)."""
+        return schema_common(self.reader.schema)
+
+    @cached_property
     def live(self) -> DocSet:
         """Every document not deleted."""
         everything = docsets.full(self.size)
@@ -436,8 +482,10 @@ class Snapshot:
                 cached = self._terms[key] = stored & self.live
         if cached is None:
             # An absent term is "no documents"; any other failure (a closed reader, bad
-            # bytes) raises.
-            ids = list(chain.from_iterable(b[0] for b in self._blocks(field, value)))
+            # bytes) raises. A text term is read once with its frequencies: relevance
+            # reads them next.
+            ids = (self.term_frequencies(field, value)[0] if field in TEXT_FIELDS else
+                   list(chain.from_iterable(b[0] for b in self._blocks(field, value))))
             cached = docsets.from_ids(ids, self.size) & self.live if ids else docsets.EMPTY
             if len(self._terms) > 50_000:
                 self._terms.clear()
@@ -589,9 +637,27 @@ class Snapshot:
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         out = docsets.EMPTY
+        common = self.common
+        pairs = [pair(a, b) for a, b in zip(tokens, tokens[1:], strict=False)
+                 if a in common and b in common]
         for field in fields:
-            if all(self._holds(field, token) for token in set(tokens)):
+            if not all(self._holds(field, token) for token in set(tokens)):
+                continue
+            if not pairs:
                 out |= self._phrase_by_positions(field, tokens) & self.live
+                continue
+            # The phrase's documents hold each of its pairs of common words: a term of
+            # the field's companion. For two words that is the answer; a longer phrase
+            # is checked by positions too ("a b b c" holds "a b" and "b c" but not
+            # "a b c"), on no document when the pairs alone rule them all out.
+            found = self.live
+            for term in pairs:
+                found &= self.term(common_field(field), term)
+                if not found:
+                    break
+            if found and len(tokens) > 2:
+                found &= self._phrase_by_positions(field, tokens)
+            out |= found
         self.cache[key] = out
         return out
 
@@ -647,10 +713,14 @@ class Snapshot:
         values or None), decoded a block at a time without a Python step per posting.
 
         Deleted documents are not filtered out (callers intersect with ``live``). Postings
-        Whoosh keeps inline in the term dictionary (a few documents) come one by one."""
+        Whoosh keeps inline in the term dictionary (a few documents) come one by one. A
+        common word's documents and frequencies come from its field's companion, which
+        holds the same without positions (a sixth of the bytes to decode)."""
         from whoosh.codec.whoosh3 import W3LeafMatcher
         from whoosh.matching.wrappers import FilterMatcher
 
+        if not values and field in TEXT_FIELDS and token in self.common:
+            field = common_field(field)
         readers = getattr(self.reader, "readers", None)
         subs = (list(zip(readers, self.reader.doc_offsets, strict=True)) if readers
                 else [(self.reader, 0)])

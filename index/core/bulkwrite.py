@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from whoosh import index as whoosh_index
+from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
-from index.core.analysis import positions_by_stem
+from index.core.analysis import analyze, common_field, common_of, common_terms, positions_of
 
 #: Fields analysed here rather than by Whoosh (their analyzer is ``index.core.analysis``).
 FAST_TEXT_FIELDS = frozenset({"title", "body", "labels_text", "file_name"})
@@ -61,6 +62,11 @@ class BulkSegmentWriter(SegmentWriter):
         super().__init__(ix, **kwargs)
         self._postings: dict[str, dict[bytes, _Postings]] = {}
         self._lengths: dict[str, array[int]] = {}
+        #: Each text field's companion and the common words it holds (none in an index
+        #: without companions); filled here from the text's one analysis.
+        self._companions = {
+            name: (common_field(name), common_of(self.schema[common_field(name)]))
+            for name in FAST_TEXT_FIELDS if common_field(name) in self.schema}
 
     def add_document(self, **fields: Any) -> None:
         perdoc = self.perdocwriter
@@ -77,9 +83,12 @@ class BulkSegmentWriter(SegmentWriter):
                 terms = self._postings.setdefault(name, {})
                 if name in FAST_TEXT_FIELDS:
                     encode = field.format.encode
+                    stems = analyze(value)
                     items: Iterable[tuple[bytes, int, float, bytes]] = (
                         (stem.encode("utf-8"), len(pos), float(len(pos)), encode(pos))
-                        for stem, pos in positions_by_stem(value).items())
+                        for stem, pos in positions_of(stems).items())
+                    if name in self._companions:
+                        self._add_companion(docnum, stems, *self._companions[name])
                 else:
                     items = field.index(value)
                 for tbytes, freq, weight, vbytes in items:
@@ -100,6 +109,21 @@ class BulkSegmentWriter(SegmentWriter):
         perdoc.finish_doc()
         self._added = True
         self.docnum += 1
+
+    def _add_companion(self, docnum: int, stems: list[str], name: str,
+                       common: frozenset[str]) -> None:
+        """The postings of a text's companion field (what Whoosh's writer makes of the
+        same text with the companion's analyzer, ``CommonFilter``): unscored, unstored."""
+        found = common_terms(stems, common)
+        if not found:
+            return
+        terms = self._postings.setdefault(name, {})
+        for term, freq in found.items():
+            tbytes = term.encode("utf-8")
+            bucket = terms.get(tbytes)
+            if bucket is None:
+                bucket = terms[tbytes] = _Postings()
+            bucket.add(docnum, float(freq), pack_uint(freq))  # as ``Frequency``
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
