@@ -482,9 +482,10 @@ class Snapshot:
                 cached = self._terms[key] = stored & self.live
         if cached is None:
             # An absent term is "no documents"; any other failure (a closed reader, bad
-            # bytes) raises. A text term is read once with its frequencies: relevance
-            # reads them next.
-            ids = (self.term_frequencies(field, value)[0] if field in TEXT_FIELDS else
+            # bytes) raises. A common word is read once with its frequencies, which
+            # relevance reads next (and few words are common: their arrays are few).
+            ids = (self.term_frequencies(field, value)[0]
+                   if field in TEXT_FIELDS and value in self.common else
                    list(chain.from_iterable(b[0] for b in self._blocks(field, value))))
             cached = docsets.from_ids(ids, self.size) & self.live if ids else docsets.EMPTY
             if len(self._terms) > 50_000:
