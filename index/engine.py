@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
@@ -65,6 +65,8 @@ from index.site.models import Space, User
 from index.site.partitioned import SplitSite, load_split, spilled_items, splittable
 
 Caller = UserCaller | AppCaller | AnonymousCaller
+#: ``Engine.open``'s ``verify``: stat-vouched checksums, every checksum, or sizes only.
+Verify = bool | Literal["full"]
 MAX_LIMIT = 1000
 EXCERPT_MODES = ("highlight", "indexed", "none", "highlight_unescaped", "indexed_unescaped")
 CATALOG_FILE = "catalog.json"
@@ -187,10 +189,12 @@ class _Loaded:
 class Engine:
     """A CQL search engine over one index directory."""
 
-    def __init__(self, index_dir: Path, *, verify: bool = True,
+    def __init__(self, index_dir: Path, *, verify: Verify = True,
                  allow_untrusted: bool = False) -> None:
         self.index_dir = Path(index_dir)
-        #: Check every file's checksum (not only its size) when loading a build.
+        #: How files are checked against the manifest when loading a build: True, the
+        #: checksum of each file whose stat signature changed since its checksum was
+        #: last seen to match; "full", every checksum; False, sizes only.
         self.verify = verify
         #: Open even an index that other users can write (``index.core.trust``).
         self.allow_untrusted = allow_untrusted or trusted_by_environment()
@@ -329,9 +333,9 @@ class Engine:
             parts.clear()  # the ancestors of a large site, no longer needed
             store.close()
             _write_derived(staging)
-            manifest.record(staging / WHOOSH_DIR)
             shutil.rmtree(staging / "spill", ignore_errors=True)
-            restrict(staging)
+            restrict(staging)  # before the manifest: a chmod would change the signatures
+            manifest.record(staging / WHOOSH_DIR)
             fsync_tree(staging)
             if is_index(target):  # wait for a running upsert; later ones see the new build
                 with WriterLock(target).hold(LOCK_TIMEOUT):
@@ -350,7 +354,7 @@ class Engine:
         return engine
 
     @classmethod
-    def open(cls, index_dir: str | Path, *, verify: bool = True,
+    def open(cls, index_dir: str | Path, *, verify: Verify = True,
              allow_untrusted: bool = False) -> Engine:
         """Open the index in ``index_dir``.
 
@@ -359,8 +363,11 @@ class Engine:
         index whose directory or files are writable by group or others, or owned by
         another user, is refused with ``EngineError("untrusted")`` unless
         ``allow_untrusted`` (or ``CQL_TRUST_INDEX=1``). Every file is then checked
-        against the manifest of the last commit (sizes, and with ``verify`` checksums)
-        before Whoosh reads it: ``EngineError("damaged")`` names a file that changed.
+        against the manifest of the last commit before Whoosh reads it:
+        ``EngineError("damaged")`` names a file that changed. ``verify=True`` reads the
+        files whose stat signature (inode, size, times) changed since their checksum was
+        last seen to match, ``verify="full"`` reads every file (bit rot under an unchanged
+        signature too), ``verify=False`` checks sizes only (``index.core.manifest``).
         """
         path = Path(index_dir)
         if not (path / CATALOG_FILE).is_file() or not IndexStore.exists(path / WHOOSH_DIR):
@@ -565,7 +572,7 @@ class Engine:
                 raise
             except Exception as err:
                 # A failure inside Whoosh: if a file is damaged, say which.
-                manifest.verify(self.index_dir / WHOOSH_DIR)
+                manifest.verify(self.index_dir / WHOOSH_DIR, checksums="full")
                 raise err
             nxt = None
             if first + limit < total:
