@@ -9,6 +9,7 @@ query, and is the first and last thing applied.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hmac
 import json
@@ -19,7 +20,7 @@ import shutil
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,7 @@ from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
 from index.security.enforcement import PolicyLayer, initialize_store
 from index.security.permissions import SitePermissions, site_permissions
+from index.site import catalogue
 from index.site.loader import (
     Reject,
     Site,
@@ -61,7 +63,7 @@ from index.site.loader import (
     parse_content_line,
     summarise_validation_error,
 )
-from index.site.models import Space, User
+from index.site.models import Group, Space, User
 from index.site.partitioned import SplitSite, load_split, spilled_items, splittable
 
 Caller = UserCaller | AppCaller | AnonymousCaller
@@ -134,30 +136,6 @@ class BuildReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class _Users(Mapping[str, User]):
-    """The catalogue's users, each made a ``User`` when first read.
-
-    The build validated every user before writing the catalogue (a file the trust check
-    vouches for), so they are not validated again; and a search reads a few of them, so
-    opening does not make thousands (2,200 validations were most of an open)."""
-
-    def __init__(self, raw: list[dict[str, Any]]) -> None:
-        self._raw = {u["account_id"]: u for u in raw}
-        self._made: dict[str, User] = {}
-
-    def __getitem__(self, account_id: str) -> User:
-        user = self._made.get(account_id)
-        if user is None:
-            user = self._made[account_id] = User.model_construct(**self._raw[account_id])
-        return user
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-
 @dataclass
 class _Loaded:
     """One build of the index as this engine loaded it: everything a search reads that
@@ -169,9 +147,9 @@ class _Loaded:
     extras: dict[str, Any]
     secret: bytes
     store: IndexStore
-    #: The catalogue as stored (groups, rejected accounts) and the view permissions it
+    #: The catalogue as opened (groups, rejected accounts) and the view permissions it
     #: implies, from the same build as everything else here.
-    catalog: dict[str, Any]
+    catalog: catalogue.Catalogue
     permissions: SitePermissions
     policy_layer: Any = None
     _view: Catalog | None = None
@@ -217,15 +195,14 @@ class Engine:
             if not self.allow_untrusted:
                 check_trusted(self.index_dir, self.index_dir / WHOOSH_DIR, TRUSTED_FILES)
             manifest.verify(self.index_dir / WHOOSH_DIR, checksums=self.verify)
-            catalog = json.loads((self.index_dir / CATALOG_FILE).read_text(encoding="utf-8"))
-            spaces = {s["key"]: Space.model_validate(s) for s in catalog["spaces"]}
-            users = _Users(catalog["users"])
+            # Validated by the build, vouched for by the trust check: not validated again.
+            catalog = catalogue.load(self.index_dir / CATALOG_FILE)
             loaded = _Loaded(
-                build_id=build_id, spaces=spaces, users=users,
-                extras=catalog.get("extras", {}),
+                build_id=build_id, spaces=catalog.spaces, users=catalog.users,
+                extras=catalog.extras,
                 secret=(self.index_dir / SECRET_FILE).read_bytes(),
                 store=IndexStore(self.index_dir / WHOOSH_DIR),
-                catalog=catalog, permissions=site_permissions(spaces, users, catalog))
+                catalog=catalog, permissions=site_permissions(catalog))
             if read_build_id(self.index_dir) == build_id:
                 return loaded
         raise EngineError("busy", f"the index at {self.index_dir} is being replaced "
@@ -317,9 +294,8 @@ class Engine:
                                   f"policy files: {'; '.join(map(str, broken))}")
             if staging is None:
                 staging = staging_dir(target)
-            _write_catalog(staging, site.spaces.values(), site.users.values(), site.extras,
-                           groups=[g.model_dump(mode="json") for g in site.groups.values()],
-                           rejected_accounts=sorted(site.rejected_accounts))
+            _write_catalog(staging, site.spaces.values(), site.users.values(),
+                           site.groups.values(), site.rejected_accounts, site.extras)
             # --- cql serve (index/serve/auth.py): the site's basic-auth accounts travel with
             # the index, which keeps them private; the server never serves this file. ---
             if (Path(site_dir) / "credentials.json").is_file():
@@ -492,15 +468,17 @@ class Engine:
             users_now = {**state.users, **{u.account_id: u for u in new_users}}
             staging = self.index_dir / f"{CATALOG_FILE}.tmp-{os.getpid()}"
             staging.mkdir(exist_ok=True)
-            _write_catalog(staging, spaces_now.values(), users_now.values(), state.extras,
-                           groups=state.catalog.get("groups", []),
-                           rejected_accounts=state.catalog.get("rejected_accounts", []))
+            catalog = state.catalog
+            _write_catalog(staging, spaces_now.values(), users_now.values(),
+                           catalog.groups.values(), catalog.rejected_accounts, state.extras)
             os.replace(staging / CATALOG_FILE, self.index_dir / CATALOG_FILE)
             staging.rmdir()
             if new_spaces:
                 state.store.write(space_document(s) for s in new_spaces)
             state.spaces, state.users = spaces_now, users_now
-            state.permissions = site_permissions(spaces_now, users_now, state.catalog)
+            state.catalog = catalog = dataclasses.replace(catalog, spaces=spaces_now,
+                                                          users=users_now)
+            state.permissions = site_permissions(catalog)
             if new_spaces:
                 _refresh_derived(self, state)
 
@@ -1019,13 +997,7 @@ def _counting(progress: Callable[[int, int], None] | None, total: int
 
 
 def _write_catalog(path: Path, spaces: Iterable[Space], users: Iterable[User],
-                   extras: Mapping[str, Any], *, groups: list[dict[str, Any]] | None = None,
-                   rejected_accounts: list[str] | None = None) -> None:
-    data = {
-        "spaces": [s.model_dump(mode="json") for s in spaces],
-        "users": [u.model_dump(mode="json") for u in users],
-        "groups": groups or [],
-        "rejected_accounts": rejected_accounts or [],
-        "extras": dict(extras),
-    }
-    (path / CATALOG_FILE).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+                   groups: Iterable[Group], rejected_accounts: Iterable[str],
+                   extras: Mapping[str, Any]) -> None:
+    (path / CATALOG_FILE).write_bytes(
+        catalogue.dumps(spaces, users, groups, rejected_accounts, extras))

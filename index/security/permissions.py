@@ -36,6 +36,7 @@ from index.core import docsets, lru
 from index.core.docsets import DocSet
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.site.catalogue import Catalogue
 from index.site.models import Grantees, Group, Space, User
 
 ViewerKind = Literal["user", "guest", "app", "anonymous"]
@@ -80,15 +81,8 @@ class SitePermissions:
             for account in group.members:
                 member_of.setdefault(account, set()).add(group.name)
         self._groups = {a: frozenset(g) for a, g in member_of.items()}
-        facts = {
-            "spaces": {k: s.permissions.model_dump(mode="json") if s.permissions else None
-                       for k, s in spaces.items()},
-            "groups": {a: sorted(g) for a, g in self._groups.items()},
-            "anonymous": anonymous_access,
-        }
         #: Names these facts in cache keys: masks computed for other facts never apply.
-        self.token = hashlib.sha256(
-            json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+        self.token = _token(spaces, groups, anonymous_access)
 
     # --- who is looking ----------------------------------------------------------------
 
@@ -159,6 +153,22 @@ class SitePermissions:
 
     def mask(self, caller: UserCaller | AppCaller | AnonymousCaller) -> PermissionMask:
         return PermissionMask(self, self.viewer_for(caller))
+
+
+def _token(spaces: Mapping[str, Space], groups: Mapping[str, Group], anonymous: bool) -> str:
+    """A digest of every fact a mask depends on beyond the viewer: each space's grants,
+    each group's members, the anonymous-access switch. Written out by hand, in a fixed
+    order: pydantic's ``model_dump`` would build the models' serialisers first, which cost
+    more than the rest of opening an index."""
+    def grantees(g: Grantees) -> list[Any]:
+        return [g.users, g.groups]
+
+    facts = [anonymous,
+             [[key, None if (p := space.permissions) is None else
+               [*grantees(p.view), p.view.anonymous, p.view.all_licensed_users,
+                *grantees(p.administer)]] for key, space in sorted(spaces.items())],
+             sorted([name, sorted(group.members)] for name, group in groups.items())]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
 def _names(grant: Grantees, viewer: Viewer) -> bool:
@@ -353,15 +363,13 @@ def prepare_gates(snap: Any) -> None:
     _gates(snap)
 
 
-def site_permissions(spaces: Mapping[str, Space], users: Mapping[str, User],
-                     catalog: Mapping[str, Any]) -> SitePermissions:
-    """The permissions of an index from its catalog (groups, rejected accounts, the site's
-    anonymous-access switch)."""
-    groups = {g["name"]: Group.model_validate(g) for g in catalog.get("groups", [])}
-    site = catalog.get("extras", {}).get("site.json") or {}
-    return SitePermissions(spaces, users, groups,
+def site_permissions(catalog: Catalogue) -> SitePermissions:
+    """The permissions of an index from its catalogue (spaces, users, groups, rejected
+    accounts, the site's anonymous-access switch)."""
+    site = catalog.extras.get("site.json") or {}
+    return SitePermissions(catalog.spaces, catalog.users, catalog.groups,
                            anonymous_access=site.get("anonymous_access") is True,
-                           rejected_accounts=catalog.get("rejected_accounts", []))
+                           rejected_accounts=catalog.rejected_accounts)
 
 
 __all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "prepare_gates",
