@@ -563,7 +563,9 @@ class Engine:
                               "every attempt at this search; try again")
         start = first
         results = [r for _, r, _ in rendered]
-        found = SearchPage(
+        # Made, not validated: every value is the engine's own, and validating would build
+        # the models' validators first (about 10 ms of a process's first search).
+        found = SearchPage.model_construct(
             results=results, start=start, limit=limit, size=len(results), totalSize=total,
             cqlQuery=canonical, searchDuration=round((time.perf_counter() - began) * 1000),
             next=nxt)
@@ -908,16 +910,13 @@ SORT_FIELDS = ("created", "id", "lastmodified", "space", "title", "type")
 DEFAULT_ORDER = (("lastmodified", True),)
 #: Exact fields with few values, every value of which a build stores as a document set.
 FEW_VALUED = ("entity", "status", "type", "space", "restricted")
-#: Fields whose sets a build stores when opening needs them (the permission gates).
-GATE_FIELDS = ("container", "ancestor")
 
 
 def _write_derived(index_dir: Path) -> None:
     """Store what opening would otherwise rebuild (``index.core.derived``): the ranks of
     every sort key, the default ordering, the columns they come from, the text fields'
-    lengths, every set of the few-valued fields, and the sets the permission gates read.
-    The gates are computed by ``permissions.prepare_gates``, so this follows
-    ``permissions`` as it is."""
+    lengths, every set of the few-valued fields, and what hangs below the permission
+    gates (``permissions.gate_arrays``, so this follows ``permissions`` as it is)."""
     # The build's own staging directory, just written: trusted, checked when opened.
     engine = Engine(index_dir, verify=False, allow_untrusted=True)
     _store_derived(engine, engine.store.snapshot())
@@ -935,10 +934,9 @@ def _refresh_derived(engine: Engine, state: _Loaded) -> None:
 
 
 def _store_derived(engine: Engine, snap: Snapshot) -> None:
-    from index.security.permissions import prepare_gates
+    from index.security.permissions import gate_arrays
 
-    prepare_gates(snap)
-    arrays: dict[str, Any] = {}
+    arrays: dict[str, Any] = gate_arrays(snap)
     for field in SORT_FIELDS:
         arrays[f"ranks:{field}"] = array("i", _ranks(snap, field))
     default = _ordering(snap, DEFAULT_ORDER)
@@ -950,8 +948,6 @@ def _store_derived(engine: Engine, snap: Snapshot) -> None:
     for field in TEXT_FIELDS:  # relevance's field lengths (read per document from Whoosh)
         arrays[f"lengths:{field}"] = snap.field_lengths(field)
     terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}
-    terms.update({key: docsets.from_ids(ids, snap.size)
-                  for key, ids in snap._term_ids.items() if key[0] in GATE_FIELDS})
     derived.write(engine.index_dir / WHOOSH_DIR, snap.reader, arrays, terms,
                   complete=FEW_VALUED)
 

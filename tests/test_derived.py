@@ -1,18 +1,25 @@
 """The derived file (``index.core.derived``): a build stores what opening would otherwise
-rebuild (sort ranks, the default ordering, few-valued fields, the permission gates' sets),
-and no answer depends on whether it is there, current, stale or absent."""
+rebuild (sort ranks, the default ordering, few-valued fields, what hangs below the
+permission gates), and no answer depends on whether it is there, current, stale or
+absent."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sitegen import BLOCKED_APP, USER, item, write_site
+from test_permissions_properties import STATUSES, PermSite, perm_sites, write_perm_site
 
 from index import AnonymousCaller, Engine
 from index.core import manifest
+from index.core.backend import IndexStore
 from index.core.derived import DERIVED_FILE
+from index.security import permissions
 
 QUERIES = [
     "type = page", "space = A ORDER BY title", "space IN (A, B) ORDER BY space, type DESC",
@@ -110,3 +117,52 @@ def test_a_derived_file_that_does_not_parse_is_ignored(tmp_path: Path) -> None:
     reopened = Engine.open(tmp_path / "ix")
     assert reopened.store.snapshot().derived is None
     assert answers(reopened) == expected
+
+
+# --- the permission gates it stores -------------------------------------------------------
+
+
+def same_gates(index_dir: Path) -> None:
+    """The gates a snapshot reads from the derived file are those computed from Whoosh."""
+    stored = IndexStore(index_dir / "whoosh").snapshot()
+    assert stored.derived is not None
+    assert permissions._stored_below(stored, "subtrees") is not None
+    assert permissions._stored_below(stored, "held") is not None
+    computed = IndexStore(index_dir / "whoosh").snapshot()
+    computed.__dict__["derived"] = None  # as without the file
+    assert permissions._gates(stored) == permissions._gates(computed)
+
+
+@given(perm_sites(), st.data())
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_stored_gates_are_the_computed_ones(g: PermSite, data: st.DataObject) -> None:
+    """On generated permission sites, after a build and after upserts that restrict, open,
+    draft and trash items, and a delete."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = Path(tmp) / "ix"
+        engine = Engine.build(write_perm_site(Path(tmp) / "site", g), index_dir)
+        same_gates(index_dir)
+        tree = [i for i in g.items if i["type"] not in ("comment", "attachment")]
+        changed = []
+        for line in data.draw(st.lists(st.sampled_from(tree), max_size=3, unique_by=id)):
+            new = {**line, "status": data.draw(st.sampled_from(STATUSES))}
+            new.pop("read_restrictions", None)
+            if data.draw(st.booleans()):
+                new["read_restrictions"] = {"users": ["u1"], "groups": ["g2"]}
+            changed.append(new)
+        assert engine.upsert(changed) == []
+        same_gates(index_dir)
+        gone = data.draw(st.lists(st.sampled_from([i["id"] for i in g.items]), max_size=2))
+        engine.delete(gone)
+        same_gates(index_dir)
+
+
+def test_gates_stored_under_another_format_are_not_read(tmp_path: Path,
+                                                        monkeypatch: Any) -> None:
+    site = write_site(tmp_path / "site", content())
+    Engine.build(site, tmp_path / "ix")
+    expected = answers(Engine.open(tmp_path / "ix"))
+    monkeypatch.setattr(permissions, "GATES_FORMAT", "gates.v0")  # what another program wrote
+    snap = IndexStore(tmp_path / "ix" / "whoosh").snapshot()
+    assert snap.derived is not None and permissions._stored_below(snap, "subtrees") is None
+    assert answers(Engine.open(tmp_path / "ix")) == expected

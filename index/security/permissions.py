@@ -250,6 +250,43 @@ def _union(size: int, sets: Iterable[array[int]]) -> DocSet:
     return docsets.from_ids(list(chain.from_iterable(sets)), size)
 
 
+#: Names the stored form of the gates (``gate_arrays``): a derived file written by a
+#: program whose gates meant something else has other names, and is not read for them.
+GATES_FORMAT = "gates.v1"
+_GATE_PARTS = ("roots", "offsets", "members")
+
+
+def gate_arrays(snap: Any) -> dict[str, array[int]]:
+    """What hangs below the gated roots of ``snap``, as arrays for its derived file
+    (``index.core.derived``, which names the commit they hold for): looking up thousands
+    of ``ancestor`` and ``container`` sets one by one was most of a first search. For each
+    kind, the roots ascending, and the members below ``roots[i]`` at
+    ``members[offsets[i]:offsets[i + 1]]``."""
+    gates = _gates(snap)
+    out: dict[str, array[int]] = {}
+    for kind, below in (("subtrees", gates.subtrees), ("held", gates.held)):
+        roots = array("I", sorted(below))
+        offsets = array("I", [0])
+        members = array("I")
+        for root in roots:
+            members.extend(below[root])
+            offsets.append(len(members))
+        for part, values in zip(_GATE_PARTS, (roots, offsets, members), strict=True):
+            out[f"{GATES_FORMAT}:{kind}:{part}"] = values
+    return out
+
+
+def _stored_below(snap: Any, kind: str) -> dict[int, array[int]] | None:
+    """``gate_arrays``' ``kind`` as the derived file of this commit stores it, or None."""
+    found = snap.derived
+    if found is None:
+        return None
+    roots, offsets, members = (found.array(f"{GATES_FORMAT}:{kind}:{p}") for p in _GATE_PARTS)
+    if roots is None or offsets is None or members is None:
+        return None
+    return {root: members[offsets[n]:offsets[n + 1]] for n, root in enumerate(roots)}
+
+
 def _gates(snap: Any) -> _Gates:
     found = snap.cache.get("permission_gates")
     if found is None:
@@ -258,14 +295,18 @@ def _gates(snap: Any) -> _Gates:
         restricted = snap.term("restricted", "1") & content
         drafts = snap.term("status", "draft") & content
         trashed = snap.term("status", "trashed") & content
-        subtrees = _below(snap, restricted, "ancestor")
+        subtrees = _stored_below(snap, "subtrees")
+        if subtrees is None:
+            subtrees = _below(snap, restricted, "ancestor")
         below = _union(size, subtrees.values())
         nested = _union(size, (subtrees.get(r, array("I"))
                                for r in docsets.members(restricted & below)))
         raw = docsets.as_bytes(nested, size)
         touching = docsets.from_ids([r for r, s in subtrees.items()
                                      if any(raw[d >> 3] >> (d & 7) & 1 for d in s)], size)
-        held = _below(snap, drafts | trashed, "container")
+        held = _stored_below(snap, "held")
+        if held is None:
+            held = _below(snap, drafts | trashed, "container")
         found = snap.cache["permission_gates"] = _Gates(
             restricted, drafts, trashed, subtrees, docsets.from_ids(subtrees, size),
             below & ~nested, nested, touching, held, docsets.from_ids(held, size),
@@ -357,12 +398,6 @@ def _permitted(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
     return viewable & ~hidden
 
 
-def prepare_gates(snap: Any) -> None:
-    """Compute the snapshot's gate sets now (a derived file stores the postings they read;
-    a caller's mask would skip them when it can view no space at all)."""
-    _gates(snap)
-
-
 def site_permissions(catalog: Catalogue) -> SitePermissions:
     """The permissions of an index from its catalogue (spaces, users, groups, rejected
     accounts, the site's anonymous-access switch)."""
@@ -372,5 +407,5 @@ def site_permissions(catalog: Catalogue) -> SitePermissions:
                            rejected_accounts=catalog.rejected_accounts)
 
 
-__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "prepare_gates",
+__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "gate_arrays",
            "site_permissions"]
