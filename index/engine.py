@@ -915,8 +915,8 @@ FEW_VALUED = ("entity", "status", "type", "space", "restricted")
 def _write_derived(index_dir: Path) -> None:
     """Store what opening would otherwise rebuild (``index.core.derived``): the ranks of
     every sort key, the default ordering, the columns they come from, the text fields'
-    lengths, every set of the few-valued fields, and what hangs below the permission
-    gates (``permissions.gate_arrays``, so this follows ``permissions`` as it is)."""
+    lengths, every set of the few-valued fields, and what the permission masks start
+    from (``permissions.derived_arrays``, so this follows ``permissions`` as it is)."""
     # The build's own staging directory, just written: trusted, checked when opened.
     engine = Engine(index_dir, verify=False, allow_untrusted=True)
     _store_derived(engine, engine.store.snapshot())
@@ -934,9 +934,9 @@ def _refresh_derived(engine: Engine, state: _Loaded) -> None:
 
 
 def _store_derived(engine: Engine, snap: Snapshot) -> None:
-    from index.security.permissions import gate_arrays
+    from index.security.permissions import derived_arrays
 
-    arrays: dict[str, Any] = gate_arrays(snap)
+    arrays: dict[str, Any] = derived_arrays(snap, engine.permissions)
     for field in SORT_FIELDS:
         arrays[f"ranks:{field}"] = array("i", _ranks(snap, field))
     default = _ordering(snap, DEFAULT_ORDER)

@@ -20,6 +20,8 @@ from index.core import manifest
 from index.core.backend import IndexStore
 from index.core.derived import DERIVED_FILE
 from index.security import permissions
+from index.site import catalogue
+from index.site.models import Space
 
 QUERIES = [
     "type = page", "space = A ORDER BY title", "space IN (A, B) ORDER BY space, type DESC",
@@ -122,15 +124,19 @@ def test_a_derived_file_that_does_not_parse_is_ignored(tmp_path: Path) -> None:
 # --- the permission gates it stores -------------------------------------------------------
 
 
-def same_gates(index_dir: Path) -> None:
-    """The gates a snapshot reads from the derived file are those computed from Whoosh."""
+def same_stored(index_dir: Path) -> None:
+    """The gates and space sets a snapshot reads from the derived file are those computed
+    from Whoosh, for the permissions of the index's catalogue."""
+    rules = Engine.open(index_dir).permissions
     stored = IndexStore(index_dir / "whoosh").snapshot()
     assert stored.derived is not None
     assert permissions._stored_below(stored, "subtrees") is not None
     assert permissions._stored_below(stored, "held") is not None
+    assert permissions._stored_space_sets(stored, rules.token) is not None
     computed = IndexStore(index_dir / "whoosh").snapshot()
     computed.__dict__["derived"] = None  # as without the file
     assert permissions._gates(stored) == permissions._gates(computed)
+    assert permissions._space_sets(stored, rules) == permissions._space_sets(computed, rules)
 
 
 @given(perm_sites(), st.data())
@@ -141,7 +147,7 @@ def test_stored_gates_are_the_computed_ones(g: PermSite, data: st.DataObject) ->
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp) / "ix"
         engine = Engine.build(write_perm_site(Path(tmp) / "site", g), index_dir)
-        same_gates(index_dir)
+        same_stored(index_dir)
         tree = [i for i in g.items if i["type"] not in ("comment", "attachment")]
         changed = []
         for line in data.draw(st.lists(st.sampled_from(tree), max_size=3, unique_by=id)):
@@ -151,18 +157,51 @@ def test_stored_gates_are_the_computed_ones(g: PermSite, data: st.DataObject) ->
                 new["read_restrictions"] = {"users": ["u1"], "groups": ["g2"]}
             changed.append(new)
         assert engine.upsert(changed) == []
-        same_gates(index_dir)
+        same_stored(index_dir)
         gone = data.draw(st.lists(st.sampled_from([i["id"] for i in g.items]), max_size=2))
         engine.delete(gone)
-        same_gates(index_dir)
+        same_stored(index_dir)
+        # the catalogue: a space's grants change (a commit of its entity), a space is added
+        key = data.draw(st.sampled_from(sorted(g.spaces)))
+        view = {"groups": ["g1"], "all_licensed_users": data.draw(st.booleans()),
+                "anonymous": data.draw(st.booleans())}
+        engine.upsert_catalog(spaces=[
+            {"key": key, "name": f"Space {key}", "type": "global", "permissions": {"view": view}},
+            {"key": "ADDED", "name": "Added", "type": "global"}])
+        same_stored(index_dir)
 
 
-def test_gates_stored_under_another_format_are_not_read(tmp_path: Path,
+def test_masks_stored_under_another_format_are_not_read(tmp_path: Path,
                                                         monkeypatch: Any) -> None:
     site = write_site(tmp_path / "site", content())
     Engine.build(site, tmp_path / "ix")
+    token = Engine.open(tmp_path / "ix").permissions.token
     expected = answers(Engine.open(tmp_path / "ix"))
-    monkeypatch.setattr(permissions, "GATES_FORMAT", "gates.v0")  # what another program wrote
+    # what another program wrote under these names
+    monkeypatch.setattr(permissions, "GATES_FORMAT", "gates.v0")
+    monkeypatch.setattr(permissions, "SPACES_FORMAT", "spaces.v0")
     snap = IndexStore(tmp_path / "ix" / "whoosh").snapshot()
     assert snap.derived is not None and permissions._stored_below(snap, "subtrees") is None
+    assert permissions._stored_space_sets(snap, token) is None
     assert answers(Engine.open(tmp_path / "ix")) == expected
+
+
+def test_space_sets_of_other_permission_facts_are_not_read(tmp_path: Path) -> None:
+    """A catalogue rewritten without a commit (by another program): the stored sets were
+    made for other facts, and the masks are computed for these ones."""
+    site = write_site(tmp_path / "site", content())
+    Engine.build(site, tmp_path / "ix")
+    before = Engine.open(tmp_path / "ix")
+    opened = catalogue.load(tmp_path / "ix" / "catalog.json")
+    closed = Space.model_validate({"key": "A", "name": "Space A", "type": "global",
+                                   "permissions": {"view": {"users": ["u2"]}}})
+    (tmp_path / "ix" / "catalog.json").write_bytes(catalogue.dumps(
+        [closed, *(s for k, s in opened.spaces.items() if k != "A")],
+        opened.users.values(), opened.groups.values(), opened.rejected_accounts,
+        opened.extras))
+    after = Engine.open(tmp_path / "ix")
+    assert after.permissions.token != before.permissions.token
+    snap = after.store.snapshot()
+    assert snap.derived is not None
+    assert permissions._stored_space_sets(snap, after.permissions.token) is None
+    assert after.count("space = A", caller=USER) == 0 < before.count("space = A", caller=USER)

@@ -250,18 +250,28 @@ def _union(size: int, sets: Iterable[array[int]]) -> DocSet:
     return docsets.from_ids(list(chain.from_iterable(sets)), size)
 
 
-#: Names the stored form of the gates (``gate_arrays``): a derived file written by a
-#: program whose gates meant something else has other names, and is not read for them.
+#: Names the stored form of the gates and space sets (``derived_arrays``): a derived file
+#: written by a program for which they meant something else has other names, and is not
+#: read for them.
 GATES_FORMAT = "gates.v1"
+SPACES_FORMAT = "spaces.v1"
 _GATE_PARTS = ("roots", "offsets", "members")
+_SPACE_KINDS = ("licensed", "anonymous")
 
 
-def gate_arrays(snap: Any) -> dict[str, array[int]]:
-    """What hangs below the gated roots of ``snap``, as arrays for its derived file
-    (``index.core.derived``, which names the commit they hold for): looking up thousands
-    of ``ancestor`` and ``container`` sets one by one was most of a first search. For each
-    kind, the roots ascending, and the members below ``roots[i]`` at
-    ``members[offsets[i]:offsets[i + 1]]``."""
+def derived_arrays(snap: Any, rules: SitePermissions) -> dict[str, array[int]]:
+    """What a process's first search would otherwise compute for the masks of ``snap``,
+    as arrays for its derived file (``index.core.derived``, which names the commit they
+    hold for). Looking up thousands of ``ancestor`` and ``container`` sets one by one,
+    and making the union of every space open to all licensed users, were most of a
+    first search.
+
+    - The gates: for each kind, the roots ascending, and the members below ``roots[i]``
+      at ``members[offsets[i]:offsets[i + 1]]``.
+    - The documents of the spaces open to every licensed user and to anonymous, as
+      bitmaps, named with the permission facts' token: a catalogue change that leaves
+      the commit as it was (``upsert_catalog``) changes the token, and they are not read.
+    """
     gates = _gates(snap)
     out: dict[str, array[int]] = {}
     for kind, below in (("subtrees", gates.subtrees), ("held", gates.held)):
@@ -273,11 +283,16 @@ def gate_arrays(snap: Any) -> dict[str, array[int]]:
             offsets.append(len(members))
         for part, values in zip(_GATE_PARTS, (roots, offsets, members), strict=True):
             out[f"{GATES_FORMAT}:{kind}:{part}"] = values
+    sets = _space_sets(snap, rules)
+    for kind in _SPACE_KINDS:
+        out[f"{SPACES_FORMAT}:{rules.token}:{kind}"] = array(
+            "B", docsets.as_bytes(getattr(sets, kind), snap.size))
     return out
 
 
 def _stored_below(snap: Any, kind: str) -> dict[int, array[int]] | None:
-    """``gate_arrays``' ``kind`` as the derived file of this commit stores it, or None."""
+    """``derived_arrays``' gates of ``kind``, as the derived file of this commit stores
+    them, or None."""
     found = snap.derived
     if found is None:
         return None
@@ -319,12 +334,23 @@ def _gates(snap: Any) -> _Gates:
 class _SpaceSets:
     """Per snapshot and permission facts: the documents of the spaces each kind of grant
     opens, so that a viewer's spaces are a handful of unions (``SitePermissions.
-    can_view_space`` in set form; the differential tests hold the two together)."""
+    can_view_space`` in set form; the differential tests hold the two together). The
+    sets of a group's or an account's grants are made when a viewer first needs them: a
+    search needs its viewer's few, where making all of them was a third of a process's
+    first search."""
 
     licensed: DocSet  # no ``permissions``, or ``all_licensed_users``
     anonymous: DocSet  # ``anonymous``, when the site allows anonymous access
-    groups: dict[str, DocSet]
-    users: dict[str, DocSet]
+    groups: dict[str, list[str]]  # the (lowercase) keys of the spaces each grant names
+    users: dict[str, list[str]]
+    made: dict[tuple[str, str], DocSet]
+
+    def granted(self, snap: Any, kind: Literal["groups", "users"], name: str) -> DocSet:
+        found = self.made.get((kind, name))
+        if found is None:
+            keys = getattr(self, kind).get(name)
+            found = self.made[kind, name] = snap.terms("space", keys) if keys else 0
+        return found
 
 
 def _space_sets(snap: Any, rules: SitePermissions) -> _SpaceSets:
@@ -348,11 +374,24 @@ def _space_sets(snap: Any, rules: SitePermissions) -> _SpaceSets:
                 groups.setdefault(group, []).append(name)
             for account in perms.view.users:
                 users.setdefault(account, []).append(name)
-        found = snap.cache[key] = _SpaceSets(
-            snap.terms("space", licensed), snap.terms("space", anonymous),
-            {g: snap.terms("space", keys) for g, keys in groups.items()},
-            {a: snap.terms("space", keys) for a, keys in users.items()})
+        stored = _stored_space_sets(snap, rules.token)
+        if stored is None:
+            stored = snap.terms("space", licensed), snap.terms("space", anonymous)
+        found = snap.cache[key] = _SpaceSets(stored[0], stored[1], groups, users, {})
     return found  # type: ignore[no-any-return]
+
+
+def _stored_space_sets(snap: Any, token: str) -> tuple[DocSet, DocSet] | None:
+    """``derived_arrays``' space sets (licensed, anonymous) for the facts of ``token``, or
+    None."""
+    found = snap.derived
+    if found is None:
+        return None
+    licensed, anonymous = (found.array(f"{SPACES_FORMAT}:{token}:{kind}")
+                           for kind in _SPACE_KINDS)
+    if licensed is None or anonymous is None:
+        return None
+    return int.from_bytes(licensed, "little"), int.from_bytes(anonymous, "little")
 
 
 def _viewable(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
@@ -363,9 +402,11 @@ def _viewable(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
     sets = _space_sets(snap, rules)
     if viewer.kind == "anonymous":
         return sets.anonymous
-    out = sets.licensed | sets.anonymous | sets.users.get(viewer.account_id or "", 0)
+    out = sets.licensed | sets.anonymous
+    if viewer.account_id is not None:
+        out |= sets.granted(snap, "users", viewer.account_id)
     for group in viewer.groups:
-        out |= sets.groups.get(group, 0)
+        out |= sets.granted(snap, "groups", group)
     return out
 
 
@@ -407,5 +448,5 @@ def site_permissions(catalog: Catalogue) -> SitePermissions:
                            rejected_accounts=catalog.rejected_accounts)
 
 
-__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "gate_arrays",
+__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "derived_arrays",
            "site_permissions"]
