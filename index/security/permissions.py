@@ -76,11 +76,10 @@ class SitePermissions:
         self.users = users
         self.anonymous_access = anonymous_access
         self.rejected_accounts = frozenset(rejected_accounts)
-        member_of: dict[str, set[str]] = {}
-        for group in groups.values():
-            for account in group.members:
-                member_of.setdefault(account, set()).add(group.name)
-        self._groups = {a: frozenset(g) for a, g in member_of.items()}
+        self._all_groups = groups
+        #: Each account's groups, found when it is first asked for: inverting every
+        #: group's members at once cost more than the rest of opening a site's permissions.
+        self._groups: dict[str, frozenset[str]] = {}
         #: Names these facts in cache keys: masks computed for other facts never apply.
         self.token = _token(spaces, groups, anonymous_access)
 
@@ -108,8 +107,16 @@ class SitePermissions:
         if user is not None and not user.active:
             raise EngineError("permission", f"account {account_id!r} is deactivated")
         kind: ViewerKind = user.kind if user is not None else default_kind
-        return Viewer(kind, account_id, self._groups.get(account_id, frozenset()),
+        return Viewer(kind, account_id, self.groups_of(account_id),
                       user.guest_space if user is not None else None)
+
+    def groups_of(self, account_id: str) -> frozenset[str]:
+        found = self._groups.get(account_id)
+        if found is None:
+            found = self._groups[account_id] = frozenset(
+                group.name for group in self._all_groups.values()
+                if account_id in group.members)
+        return found
 
     # --- decisions -----------------------------------------------------------------------
 
@@ -157,17 +164,18 @@ class SitePermissions:
 
 def _token(spaces: Mapping[str, Space], groups: Mapping[str, Group], anonymous: bool) -> str:
     """A digest of every fact a mask depends on beyond the viewer: each space's grants,
-    each group's members, the anonymous-access switch. Written out by hand, in a fixed
-    order: pydantic's ``model_dump`` would build the models' serialisers first, which cost
-    more than the rest of opening an index."""
+    each group's members, the anonymous-access switch. Written out by hand: pydantic's
+    ``model_dump`` would build the models' serialisers first, which cost more than the
+    rest of opening an index. The same facts in another order may give another token,
+    which costs a cache miss, never a wrong mask."""
     def grantees(g: Grantees) -> list[Any]:
         return [g.users, g.groups]
 
     facts = [anonymous,
              [[key, None if (p := space.permissions) is None else
                [*grantees(p.view), p.view.anonymous, p.view.all_licensed_users,
-                *grantees(p.administer)]] for key, space in sorted(spaces.items())],
-             sorted([name, sorted(group.members)] for name, group in groups.items())]
+                *grantees(p.administer)]] for key, space in spaces.items()],
+             [[name, group.members] for name, group in groups.items()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
