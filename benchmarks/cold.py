@@ -6,9 +6,13 @@ process imports the engine, then opens the index and runs one query of the mix a
 user caller; the figure is open + first query, in wall and CPU time (CPU time is the
 robust one on a shared machine), the median over ``--runs`` processes per query.
 
-    python -m benchmarks.cold [--runs 5] [--no-verify] INDEX_DIR SITE_DIR [QUERY ...]
+    python -m benchmarks.cold [--runs 5] [--no-verify | --full-verify] INDEX_DIR SITE_DIR
+        [QUERY ...]
 
-``--no-verify`` opens with ``verify=False`` (sizes only, no checksums of every file).
+By default the index opens as ``Engine.open`` does (the checksums of the files whose stat
+signature changed since their last check: none, for an index opened before);
+``--no-verify`` opens with ``verify=False`` (sizes only) and ``--full-verify`` with
+``verify="full"`` (every file's checksum).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 #: One selective structured query, one selective text query, one ordered query and the
 #: first phrase over common words (issue 15's cold targets).
 DEFAULT_QUERIES = ("exact.label_rare", "text.word_rare", "order.title", "text.phrase")
 
 
-def one(index_dir: Path, site_dir: Path, name: str, verify: bool) -> dict[str, float]:
+def one(index_dir: Path, site_dir: Path, name: str, verify: Any) -> dict[str, float]:
     """In this process: open the index and run query ``name`` once (milliseconds)."""
     from benchmarks.engines import load_callers
     from benchmarks.queries import load_mix
@@ -49,14 +54,18 @@ def one(index_dir: Path, site_dir: Path, name: str, verify: bool) -> dict[str, f
             "total_ms": (done_wall - wall) * 1000, "total_cpu_ms": (done_cpu - cpu) * 1000}
 
 
+#: ``Engine.open``'s ``verify`` by command-line flag.
+VERIFY = {"": True, "--no-verify": False, "--full-verify": "full"}
+
+
 def measure(index_dir: Path, site_dir: Path, names: list[str], runs: int,
-            verify: bool) -> dict[str, dict[str, float]]:
+            flag: str = "") -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for name in names:
         samples = []
         for _ in range(runs):
             args = [sys.executable, "-m", "benchmarks.cold", "--child", str(index_dir),
-                    str(site_dir), name] + ([] if verify else ["--no-verify"])
+                    str(site_dir), name] + ([flag] if flag else [])
             done = subprocess.run(args, capture_output=True, text=True, check=True)
             samples.append(json.loads(done.stdout))
         out[name] = {key: round(statistics.median(s[key] for s in samples), 1)
@@ -70,16 +79,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("site_dir", type=Path)
     parser.add_argument("queries", nargs="*", default=list(DEFAULT_QUERIES))
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--no-verify", action="store_true")
+    checks = parser.add_mutually_exclusive_group()
+    checks.add_argument("--no-verify", dest="flag", action="store_const", const="--no-verify",
+                        default="")
+    checks.add_argument("--full-verify", dest="flag", action="store_const",
+                        const="--full-verify")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(one(args.index_dir, args.site_dir, args.queries[0],
-                             not args.no_verify)))
+                             VERIFY[args.flag])))
         return 0
     began = time.perf_counter()
-    results = measure(args.index_dir, args.site_dir, args.queries, args.runs,
-                      not args.no_verify)
+    results = measure(args.index_dir, args.site_dir, args.queries, args.runs, args.flag)
     print(f"{'query':24} {'open ms':>9} {'open cpu':>9} {'open+first ms':>14} "
           f"{'open+first cpu':>15}")
     for name, r in results.items():
