@@ -130,13 +130,27 @@ def same_stored(index_dir: Path) -> None:
     rules = Engine.open(index_dir).permissions
     stored = IndexStore(index_dir / "whoosh").snapshot()
     assert stored.derived is not None
-    assert permissions._stored_below(stored, "subtrees") is not None
-    assert permissions._stored_below(stored, "held") is not None
+    assert permissions._stored_gates(stored) is not None
     assert permissions._stored_space_sets(stored, rules.token) is not None
     computed = IndexStore(index_dir / "whoosh").snapshot()
     computed.__dict__["derived"] = None  # as without the file
-    assert permissions._gates(stored) == permissions._gates(computed)
+    assert permissions._gates(stored) == permissions._computed_gates(computed)
     assert permissions._space_sets(stored, rules) == permissions._space_sets(computed, rules)
+
+
+def test_stored_gates_of_nested_restrictions_drafts_and_trash(tmp_path: Path) -> None:
+    """Every set of the gates non-empty: restrictions within restrictions, a draft and a
+    trashed page holding comments and attachments."""
+    lines = content()
+    inner = item("11", space="A", parent="3", title="Inner", day=11)
+    inner["read_restrictions"] = {"users": ["u1"]}
+    lines += [inner, item("12", space="A", parent="11", day=12),
+              item("13", "attachment", space="A", container="11", day=13)]
+    Engine.build(write_site(tmp_path / "site", lines), tmp_path / "ix")
+    same_stored(tmp_path / "ix")
+    gates = permissions._gates(IndexStore(tmp_path / "ix" / "whoosh").snapshot())
+    assert all(getattr(gates, name) for name in (*permissions._GATE_SETS,
+                                                 *permissions._GATE_MAPS))
 
 
 @given(perm_sites(), st.data())
@@ -181,7 +195,7 @@ def test_masks_stored_under_another_format_are_not_read(tmp_path: Path,
     monkeypatch.setattr(permissions, "GATES_FORMAT", "gates.v0")
     monkeypatch.setattr(permissions, "SPACES_FORMAT", "spaces.v0")
     snap = IndexStore(tmp_path / "ix" / "whoosh").snapshot()
-    assert snap.derived is not None and permissions._stored_below(snap, "subtrees") is None
+    assert snap.derived is not None and permissions._stored_gates(snap) is None
     assert permissions._stored_space_sets(snap, token) is None
     assert answers(Engine.open(tmp_path / "ix")) == expected
 

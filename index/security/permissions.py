@@ -263,7 +263,11 @@ def _union(size: int, sets: Iterable[array[int]]) -> DocSet:
 #: read for them.
 GATES_FORMAT = "gates.v1"
 SPACES_FORMAT = "spaces.v1"
-_GATE_PARTS = ("roots", "offsets", "members")
+#: ``_Gates``' document sets and maps (``_Gates(**...)`` fails if one is left out).
+_GATE_SETS = ("restricted", "drafts", "trashed", "with_subtree", "single", "nested",
+              "touching", "with_held", "held_by_drafts", "held_by_trash")
+_GATE_MAPS = ("subtrees", "held")
+_MAP_PARTS = ("roots", "offsets", "members")
 _SPACE_KINDS = ("licensed", "anonymous")
 
 
@@ -271,70 +275,88 @@ def derived_arrays(snap: Any, rules: SitePermissions) -> dict[str, array[int]]:
     """What a process's first search would otherwise compute for the masks of ``snap``,
     as arrays for its derived file (``index.core.derived``, which names the commit they
     hold for). Looking up thousands of ``ancestor`` and ``container`` sets one by one,
-    and making the union of every space open to all licensed users, were most of a
-    first search.
+    the unions of what they hold, and the union of every space open to all licensed
+    users were most of a first search.
 
-    - The gates: for each kind, the roots ascending, and the members below ``roots[i]``
-      at ``members[offsets[i]:offsets[i + 1]]``.
+    - The gates (``_Gates``): each document set as a bitmap; for each map, the roots
+      ascending, and the members below ``roots[i]`` at
+      ``members[offsets[i]:offsets[i + 1]]``.
     - The documents of the spaces open to every licensed user and to anonymous, as
       bitmaps, named with the permission facts' token: a catalogue change that leaves
-      the commit as it was (``upsert_catalog``) changes the token, and they are not read.
+      the commit as it was (a catalogue written by another program) changes the token,
+      and they are not read.
     """
     gates = _gates(snap)
     out: dict[str, array[int]] = {}
-    for kind, below in (("subtrees", gates.subtrees), ("held", gates.held)):
+    for name in _GATE_SETS:
+        out[f"{GATES_FORMAT}:{name}"] = _bitmap(getattr(gates, name), snap.size)
+    for name in _GATE_MAPS:
+        below = getattr(gates, name)
         roots = array("I", sorted(below))
         offsets = array("I", [0])
         members = array("I")
         for root in roots:
             members.extend(below[root])
             offsets.append(len(members))
-        for part, values in zip(_GATE_PARTS, (roots, offsets, members), strict=True):
-            out[f"{GATES_FORMAT}:{kind}:{part}"] = values
+        for part, values in zip(_MAP_PARTS, (roots, offsets, members), strict=True):
+            out[f"{GATES_FORMAT}:{name}:{part}"] = values
     sets = _space_sets(snap, rules)
     for kind in _SPACE_KINDS:
-        out[f"{SPACES_FORMAT}:{rules.token}:{kind}"] = array(
-            "B", docsets.as_bytes(getattr(sets, kind), snap.size))
+        out[f"{SPACES_FORMAT}:{rules.token}:{kind}"] = _bitmap(getattr(sets, kind), snap.size)
     return out
 
 
-def _stored_below(snap: Any, kind: str) -> dict[int, array[int]] | None:
-    """``derived_arrays``' gates of ``kind``, as the derived file of this commit stores
-    them, or None."""
+def _bitmap(docs: DocSet, size: int) -> array[int]:
+    return array("B", docsets.as_bytes(docs, size))
+
+
+def _stored_gates(snap: Any) -> _Gates | None:
+    """``derived_arrays``' gates, as the derived file of this commit stores them, or
+    None."""
     found = snap.derived
     if found is None:
         return None
-    roots, offsets, members = (found.array(f"{GATES_FORMAT}:{kind}:{p}") for p in _GATE_PARTS)
-    if roots is None or offsets is None or members is None:
-        return None
-    return {root: members[offsets[n]:offsets[n + 1]] for n, root in enumerate(roots)}
+    made: dict[str, Any] = {}
+    for name in _GATE_SETS:
+        bits = found.array(f"{GATES_FORMAT}:{name}")
+        if bits is None:
+            return None
+        made[name] = int.from_bytes(bits, "little")
+    for name in _GATE_MAPS:
+        roots, offsets, members = (found.array(f"{GATES_FORMAT}:{name}:{part}")
+                                   for part in _MAP_PARTS)
+        if roots is None or offsets is None or members is None:
+            return None
+        made[name] = {root: members[offsets[n]:offsets[n + 1]] for n, root in enumerate(roots)}
+    return _Gates(**made)
+
+
+def _computed_gates(snap: Any) -> _Gates:
+    """The gates of ``snap``, from its index terms."""
+    size = snap.size
+    content = snap.term("entity", "content")
+    restricted = snap.term("restricted", "1") & content
+    drafts = snap.term("status", "draft") & content
+    trashed = snap.term("status", "trashed") & content
+    subtrees = _below(snap, restricted, "ancestor")
+    below = _union(size, subtrees.values())
+    nested = _union(size, (subtrees.get(r, array("I"))
+                           for r in docsets.members(restricted & below)))
+    raw = docsets.as_bytes(nested, size)
+    touching = docsets.from_ids([r for r, s in subtrees.items()
+                                 if any(raw[d >> 3] >> (d & 7) & 1 for d in s)], size)
+    held = _below(snap, drafts | trashed, "container")
+    return _Gates(
+        restricted, drafts, trashed, subtrees, docsets.from_ids(subtrees, size),
+        below & ~nested, nested, touching, held, docsets.from_ids(held, size),
+        _union(size, (s for d, s in held.items() if drafts >> d & 1)),
+        _union(size, (s for d, s in held.items() if trashed >> d & 1)))
 
 
 def _gates(snap: Any) -> _Gates:
     found = snap.cache.get("permission_gates")
     if found is None:
-        size = snap.size
-        content = snap.term("entity", "content")
-        restricted = snap.term("restricted", "1") & content
-        drafts = snap.term("status", "draft") & content
-        trashed = snap.term("status", "trashed") & content
-        subtrees = _stored_below(snap, "subtrees")
-        if subtrees is None:
-            subtrees = _below(snap, restricted, "ancestor")
-        below = _union(size, subtrees.values())
-        nested = _union(size, (subtrees.get(r, array("I"))
-                               for r in docsets.members(restricted & below)))
-        raw = docsets.as_bytes(nested, size)
-        touching = docsets.from_ids([r for r, s in subtrees.items()
-                                     if any(raw[d >> 3] >> (d & 7) & 1 for d in s)], size)
-        held = _stored_below(snap, "held")
-        if held is None:
-            held = _below(snap, drafts | trashed, "container")
-        found = snap.cache["permission_gates"] = _Gates(
-            restricted, drafts, trashed, subtrees, docsets.from_ids(subtrees, size),
-            below & ~nested, nested, touching, held, docsets.from_ids(held, size),
-            _union(size, (s for d, s in held.items() if drafts >> d & 1)),
-            _union(size, (s for d, s in held.items() if trashed >> d & 1)))
+        found = snap.cache["permission_gates"] = _stored_gates(snap) or _computed_gates(snap)
     return found  # type: ignore[no-any-return]
 
 
