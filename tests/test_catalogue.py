@@ -230,3 +230,19 @@ def test_an_unreadable_catalogue_is_damage(tmp_path: Path) -> None:
     with pytest.raises(EngineError) as err:
         catalogue.load(path)
     assert err.value.code == "damaged"
+
+
+def test_records_without_every_field_get_the_defaults(tmp_path: Path) -> None:
+    """An older catalogue may lack fields added since: they take their defaults, as when
+    validated."""
+    user = {"account_id": "a", "display_name": "A"}
+    space = {"key": "S", "name": "S", "type": "global",
+             "permissions": {"view": {"users": ["a"]}}}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"spaces": [space], "users": [user], "groups": [
+        {"name": "g"}]}))
+    opened = catalogue.load(path)
+    assert opened.users["a"] == User.model_validate(user)
+    assert opened.spaces["S"] == Space.model_validate(space)
+    assert opened.groups["g"] == Group.model_validate({"name": "g"})
+    assert opened.rejected_accounts == [] and opened.extras == {}

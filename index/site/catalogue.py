@@ -21,7 +21,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from index.errors import EngineError
 from index.site.models import Grantees, Group, Space, SpacePermissions, User, ViewGrant
@@ -131,26 +133,47 @@ class _Users(Mapping[str, User]):
 
 
 # --- models from what a build validated -------------------------------------------------
-# ``model_construct`` skips validation and does not descend into nested models, so each
-# nested model is made here; the differential tests compare these with validated ones.
+# Made without validation, nested models included (``model_construct`` does not descend
+# into them); the differential tests compare these with validated ones.
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(model: type[M], data: dict[str, Any]) -> M:
+    """``model`` with the fields of ``data``, as ``model_construct`` makes it.
+
+    A catalogue's records hold every field (a build wrote them with ``model_dump``);
+    for those this sets the instance's state directly, as ``model_construct`` ends by
+    doing, which costs a tenth of its walk over every field's aliases and defaults
+    (about 20 microseconds a model, 460 models at 100,000 items). Any other record is
+    made by ``model_construct``."""
+    if data.keys() != model.__pydantic_fields__.keys():
+        return model.model_construct(**data)
+    made = model.__new__(model)
+    _set = object.__setattr__
+    _set(made, "__dict__", data)
+    _set(made, "__pydantic_fields_set__", set(data))
+    _set(made, "__pydantic_extra__", None)
+    _set(made, "__pydantic_private__", None)
+    return made
 
 
 def trusted_user(data: Mapping[str, Any]) -> User:
-    return User.model_construct(**data)
+    return _model(User, dict(data))
 
 
 def trusted_group(data: Mapping[str, Any]) -> Group:
-    return Group.model_construct(**data)
+    return _model(Group, dict(data))
 
 
 def trusted_space(data: Mapping[str, Any]) -> Space:
     perms = data.get("permissions")
     if perms is None:
-        return Space.model_construct(**data)
-    made = SpacePermissions.model_construct(
-        view=ViewGrant.model_construct(**perms.get("view", {})),
-        administer=Grantees.model_construct(**perms.get("administer", {})))
-    return Space.model_construct(**{**data, "permissions": made})
+        return _model(Space, dict(data))
+    made = _model(SpacePermissions, {
+        "view": _model(ViewGrant, dict(perms.get("view", {}))),
+        "administer": _model(Grantees, dict(perms.get("administer", {})))})
+    return _model(Space, {**data, "permissions": made})
 
 
 __all__ = ["Catalogue", "dumps", "load", "trusted_group", "trusted_space", "trusted_user"]
