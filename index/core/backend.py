@@ -23,7 +23,7 @@ import weakref
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from functools import cached_property
 from itertools import accumulate, chain, compress, islice, repeat
 from pathlib import Path
@@ -46,6 +46,7 @@ from index.core.analysis import (
     pair,
     whoosh_analyzer,
 )
+from index.core.derived import Carried
 from index.core.docsets import DocSet
 from index.core.trust import restrict
 from index.errors import EngineError
@@ -351,7 +352,7 @@ class IndexStore:
         except BaseException:
             writer.cancel()
             raise
-        writer.commit()
+        writer.commit(mergetype=None if bulk else _merge_small_in_order)
         derived.discard(self.path)  # derived from the commit before: ignored from now on
         restrict(self.path)  # new segment files: never writable by others (trust.py)
         manifest.record(self.path)
@@ -411,6 +412,18 @@ class IndexStore:
             self._snapshot = None
 
 
+def _merge_small_in_order(writer: Any, segments: list[Any]) -> list[Any]:
+    """Whoosh's ``MERGE_SMALL``, leaving the segments it does not merge in their order.
+
+    ``MERGE_SMALL`` returns them sorted by size when it merges, which moves a big segment
+    behind a smaller one and renumbers every document of both: a small write could then
+    carry nothing over from the commit before (``index.core.carry``)."""
+    from whoosh.writing import MERGE_SMALL
+
+    left = {s.segment_id() for s in MERGE_SMALL(writer, segments)}
+    return [s for s in segments if s.segment_id() in left]
+
+
 # --- reading ------------------------------------------------------------------------
 
 
@@ -442,14 +455,35 @@ class Snapshot:
     def close(self) -> None:
         self.searcher.close()
 
+    def _subs(self, only: Collection[int] | None = None) -> list[tuple[Any, int]]:
+        """(segment reader, first document number) of each segment, or of those whose
+        positions are in ``only``."""
+        readers = getattr(self.reader, "readers", None)
+        subs = (list(zip(readers, self.reader.doc_offsets, strict=True)) if readers
+                else [(self.reader, 0)])
+        return subs if only is None else [s for i, s in enumerate(subs) if i in only]
+
     @cached_property
-    def derived(self) -> derived.Derived | None:
+    def segments(self) -> list[tuple[str, int, int]]:
+        """(segment id, first document number, document count) of each segment, in
+        document order: what a write keeps (same id) and what it adds or merges
+        (``index.core.carry``)."""
+        return [(sub.segment().segment_id(), offset, sub.doc_count_all())
+                for sub, offset in self._subs()]
+
+    @cached_property
+    def derived(self) -> derived.Derived | Carried | None:
         """The structures a build derived from this commit, if it is the commit it wrote
         them for (``index.core.derived``)."""
         if self.path is None:
             return None
         with self._read:
             return derived.load(self.path, self.reader)
+
+    def adopt(self, carried: Carried) -> None:
+        """Read ``carried`` as this commit's derived structures: what a write carried over
+        from the commit before (``index.core.carry``), before it is written."""
+        self.__dict__["derived"] = carried
 
     @cached_property
     def common(self) -> frozenset[str]:
@@ -543,17 +577,15 @@ class Snapshot:
             col = self._columns[field] = values
         return col
 
-    def _column_values(self, field: str) -> list[Any]:
+    def _column_values(self, field: str, only: Collection[int] | None = None) -> list[Any]:
         """Whoosh's multi-segment column reader skips a segment in which no document has
         the field (a commit of space entities only), which would shift every later
-        document; such a segment gets the column's default value instead."""
-        readers = getattr(self.reader, "readers", None)
-        if not readers:
-            return list(self.reader.column_reader(field))
+        document; such a segment gets the column's default value instead. ``only``: the
+        values of those segments (positions in ``segments``), one after the other."""
         values: list[Any] = []
         default = self.reader.schema[field].column_type.default_value()
         numeric = isinstance(self.reader.schema[field].column_type, NumericColumn)
-        for sub in readers:
+        for sub, _ in self._subs(only):
             if not sub.has_column(field):
                 values.extend([default] * sub.doc_count_all())
                 continue
@@ -561,6 +593,29 @@ class Snapshot:
                                     sub.doc_count_all()) if numeric else None)
             values.extend(sub.column_reader(field) if fast is None else fast)
         return values
+
+    def column_part(self, field: str, only: Collection[int]) -> list[Any]:
+        """``column`` of the segments at positions ``only`` (``segments``), read from
+        Whoosh: what a write added, without reading the segments it kept."""
+        with self._read:
+            values = self._column_values(field, only)
+        return [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+
+    def value(self, field: str, docnum: int) -> Any:
+        """One document's value of a sortable field, read from its segment's column (each
+        segment's column reader opened once: opening one reads its offsets)."""
+        for position, (sub, offset) in reversed(list(enumerate(self._subs()))):
+            if docnum >= offset:
+                key = ("column_reader", field, position)
+                with self._read:
+                    reader = self.cache.get(key)
+                    if reader is None:
+                        reader = self.cache[key] = (sub.column_reader(field)
+                                                    if sub.has_column(field) else ())
+                    found = (reader[docnum - offset] if reader != () else
+                             self.reader.schema[field].column_type.default_value())
+                return found.decode("utf-8") if isinstance(found, bytes) else found
+        raise IndexError(docnum)
 
     @cached_property
     def ids(self) -> Sequence[str | None]:
@@ -745,16 +800,15 @@ class Snapshot:
                     continue
                 yield from _leaf_blocks(matcher, offset, values)
 
-    def term_postings(self, field: str) -> Iterator[tuple[str, Iterable[int]]]:
+    def term_postings(self, field: str, only: Collection[int] | None = None
+                      ) -> Iterator[tuple[str, Iterable[int]]]:
         """Every (value, document numbers) of ``field``, segment by segment: one walk of
         each segment's terms, where a lookup per value would probe every segment (what
         ``index.core.links`` reads a whole link field with). A value found in several
-        segments comes once per segment; deleted documents are not filtered out."""
-        readers = getattr(self.reader, "readers", None)
-        subs = (list(zip(readers, self.reader.doc_offsets, strict=True)) if readers
-                else [(self.reader, 0)])
+        segments comes once per segment; deleted documents are not filtered out.
+        ``only``: the segments at those positions of ``segments``."""
         with self._read:
-            for sub, offset in subs:
+            for sub, offset in self._subs(only):
                 terms = getattr(sub, "_terms", None)
                 postfile, codec = getattr(terms, "_postfile", None), getattr(terms, "_codec",
                                                                              None)
@@ -817,6 +871,11 @@ class Snapshot:
             found = self.cache[key] = (docs, tfs)
         return found  # type: ignore[no-any-return]
 
+    def field_lengths_part(self, field: str, only: Collection[int]) -> array[int]:
+        """``field_lengths`` of the segments at positions ``only`` (``segments``)."""
+        with self._read:
+            return self._lengths(field, only)
+
     def field_lengths(self, field: str) -> array[int]:
         """Token count of ``field`` in every document (cached)."""
         key = ("lengths", field)
@@ -830,14 +889,14 @@ class Snapshot:
                 found = self.cache[key] = self._lengths(field)
         return found  # type: ignore[no-any-return]
 
-    def _lengths(self, field: str) -> array[int]:
+    def _lengths(self, field: str, only: Collection[int] | None = None) -> array[int]:
         """Each segment's length column read whole (a call per document and field was
         0.5 s per field at 100,000 items), decoded as Whoosh's ``doc_field_length``."""
         from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
         from whoosh.util.numeric import byte_to_length
 
         out = array("i")
-        for sub in getattr(self.reader, "readers", None) or [self.reader]:
+        for sub, _ in self._subs(only):
             count = sub.doc_count_all()
             perdoc = getattr(sub, "_perdoc", None)
             column = (perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)

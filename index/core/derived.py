@@ -48,12 +48,14 @@ def identity(reader: Any) -> dict[str, Any]:
 
 
 def write(whoosh_dir: Path, reader: Any, arrays: Mapping[str, array[Any]],
-          terms: Mapping[tuple[str, str], DocSet], complete: Iterable[str] = ()) -> None:
+          terms: Mapping[tuple[str, str], DocSet | array[int]],
+          complete: Iterable[str] = ()) -> None:
     """Write the derived file for the commit ``reader`` reads (atomically, durably).
 
     ``arrays`` are named per-document arrays; ``terms`` are document sets by (field,
-    value), stored as bitmaps when dense and as sorted document numbers when sparse;
-    ``complete`` names the fields whose every value is among ``terms``."""
+    value) (or their ascending members), stored as bitmaps when dense and as sorted
+    document numbers when sparse; ``complete`` names the fields whose every value is among
+    ``terms``."""
     size = reader.doc_count_all()
     parts: dict[str, list[Any]] = {}
     entries: list[list[Any]] = []
@@ -70,6 +72,11 @@ def write(whoosh_dir: Path, reader: Any, arrays: Mapping[str, array[Any]],
     for name, values in arrays.items():
         parts[name] = [values.typecode, *add(_little(values))]
     for (field, value), docs in terms.items():
+        if isinstance(docs, array):
+            if len(docs) * 32 <= size:
+                entries.append([field, value, "ids", *add(_little(array("I", docs)))])
+                continue
+            docs = docsets.from_ids(docs, size)
         if docsets.count(docs) * 32 > size:
             entries.append([field, value, "bits", *add(docsets.as_bytes(docs, size))])
         else:
@@ -121,6 +128,10 @@ class Derived:
         #: Fields whose every indexed value has an entry: an absent value matches nothing.
         self.complete = frozenset(header.get("complete", ()))
 
+    def keys(self) -> list[tuple[str, str]]:
+        """The (field, value) of every stored set."""
+        return list(self._terms)
+
     def _bytes(self, start: int, length: int) -> bytes:
         start += self._base
         return self._map[start:start + length]
@@ -168,6 +179,42 @@ class Derived:
         return docsets.from_ids(ids, self.size)
 
 
+class Carried:
+    """What a small write carried over to its commit (``index.core.carry``), held in
+    memory with ``Derived``'s methods: the writer's snapshot reads it while the rest is
+    computed, then it is written as the new commit's file."""
+
+    def __init__(self, size: int, arrays: dict[str, array[Any]],
+                 terms: dict[tuple[str, str], DocSet | array[int]],
+                 complete: Iterable[str]) -> None:
+        self.size = size
+        self.arrays = arrays
+        self.terms = terms
+        self.complete = frozenset(complete)
+
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self.terms)
+
+    def array(self, name: str) -> array[Any] | None:
+        return self.arrays.get(name)
+
+    def term_ids(self, field: str, value: str) -> _Ids | None:
+        found = self.terms.get((field, value))
+        if found is None:
+            return array("I") if field in self.complete else None
+        if isinstance(found, array):
+            return found
+        return array("I", docsets.members(found))
+
+    def term(self, field: str, value: str) -> DocSet | None:
+        found = self.terms.get((field, value))
+        if found is None:
+            return docsets.EMPTY if field in self.complete else None
+        if isinstance(found, array):
+            return docsets.from_ids(found, self.size)
+        return found
+
+
 def load(whoosh_dir: Path, reader: Any) -> Derived | None:
     """The derived file of the commit ``reader`` reads, or None (absent, another commit,
     another format version, or unreadable: then everything is computed as before)."""
@@ -190,4 +237,4 @@ def load(whoosh_dir: Path, reader: Any) -> Derived | None:
         return None
 
 
-__all__ = ["DERIVED_FILE", "Derived", "discard", "load", "write"]
+__all__ = ["DERIVED_FILE", "Carried", "Derived", "discard", "load", "write"]

@@ -18,10 +18,11 @@ document, then as now).
 from __future__ import annotations
 
 from array import array
-from itertools import chain, compress, groupby
+from itertools import chain, compress, groupby, repeat
 from typing import Any
 
 from index.core import docsets
+from index.core.carry import Plan
 from index.core.docsets import DocSet
 
 #: Name of the parent column in the derived file (``index.core.derived``).
@@ -46,6 +47,45 @@ def parent_docnums(snap: Any) -> array[int]:
             continue
         for d in docs:
             if live[d >> 3] >> (d & 7) & 1:
+                out[d] = parent
+    return out
+
+
+def carry_parents(old: array[int], plan: Plan, before: Any, snap: Any) -> array[int]:
+    """``parent_docnums`` of ``snap`` from ``old``, that of ``before`` (the commit a small
+    write started from; ``index.core.carry``), reading only what the write touched.
+
+    A kept document's parent id does not change (a changed document is a new one), but its
+    parent's document number may: the parent was replaced, deleted or merged into the new
+    segment. So the children of every content id the write touched (the fresh documents
+    and those it deleted) are looked up by their ``parent`` term and pointed at that id's
+    live document now, and the fresh documents' own parents are read from their segment."""
+    table = plan.table + array("i", [NO_PARENT])  # table[NO_PARENT] is NO_PARENT
+    out = plan.splice(array("i", map(table.__getitem__, old)), repeat(NO_PARENT), "i")
+    live = snap.live
+    for d in docsets.members(docsets.full(snap.size) & ~live):
+        out[d] = NO_PARENT
+    content = snap.term("entity", "content")
+    fresh = docsets.from_ids(plan.fresh_docs, snap.size)
+    died = plan.moved_set(before.term("entity", "content")) & ~live
+    nums = snap.column("num")
+    touched = {nums[d] for d in docsets.members((content & fresh) | died)}
+
+    content_bytes, live_bytes = docsets.as_bytes(content, snap.size), snap.live_bytes
+
+    def live_content(text: str) -> int:
+        canonical = text.isascii() and text.isdigit() and text == str(int(text))
+        d = snap.docnum_of(text) if canonical else None
+        return d if d is not None and content_bytes[d >> 3] >> (d & 7) & 1 else NO_PARENT
+
+    for num in touched:
+        parent = live_content(str(num))
+        for child in snap.term_ids("parent", str(num)):
+            out[child] = parent
+    for text, docs in snap.term_postings("parent", plan.fresh):
+        parent = live_content(text)
+        for d in docs:
+            if live_bytes[d >> 3] >> (d & 7) & 1:
                 out[d] = parent
     return out
 
@@ -103,5 +143,5 @@ def children(snap: Any) -> Children:
     return found  # type: ignore[no-any-return]
 
 
-__all__ = ["FEW_PARENTS", "NO_PARENT", "PARENT_ARRAY", "Children", "children", "children_of",
-           "parent_docnums"]
+__all__ = ["FEW_PARENTS", "NO_PARENT", "PARENT_ARRAY", "Children", "carry_parents", "children",
+           "children_of", "parent_docnums"]

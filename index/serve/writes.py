@@ -129,7 +129,9 @@ class Writer:
             snap = self.engine.store.snapshot()
 
             def line_of(item_id: str) -> dict[str, Any]:
-                stored = load_doc(snap.stored(snap.docnum_by_id[item_id]))
+                found = snap.docnum_of(item_id)  # (not a map of every id, per write)
+                assert found is not None  # read from this snapshot's own terms
+                stored = load_doc(snap.stored(found))
                 return {k: v for k, v in stored.items() if k in LINE_FIELDS}
 
             changed, holders = [], [doc["id"]]
