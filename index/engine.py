@@ -945,6 +945,7 @@ def _refresh_derived(engine: Engine, state: _Loaded, before: Snapshot) -> None:
     snap = state.store.snapshot()
     if not _carry_derived(engine, before, snap):
         _store_derived(engine, snap)
+        snap.reload_derived()
     manifest.record(engine.index_dir / WHOOSH_DIR)
 
 

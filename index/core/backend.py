@@ -480,6 +480,11 @@ class Snapshot:
         with self._read:
             return derived.load(self.path, self.reader)
 
+    def reload_derived(self) -> None:
+        """Look for this commit's derived file again (written after ``derived`` found
+        none): the next write carries it over."""
+        self.__dict__.pop("derived", None)
+
     def adopt(self, carried: Carried) -> None:
         """Read ``carried`` as this commit's derived structures: what a write carried over
         from the commit before (``index.core.carry``), before it is written."""
