@@ -274,7 +274,7 @@ class Engine:
         check_out_dir(Path(site_dir), target, force)
         staging: Path | None = None
         try:
-            if splittable(site_dir, PARALLEL_BUILD_MIN_BYTES):
+            if splittable(site_dir, _split_threshold()):
                 staging = staging_dir(target)
                 spill = staging / "spill"
                 spill.mkdir()
@@ -1068,6 +1068,14 @@ def _store_derived(engine: Engine, snap: Snapshot) -> None:
 #: Below this size of content.jsonl (about 2,000 items of a typical export) one process
 #: loads and indexes everything: forking costs more than it saves.
 PARALLEL_BUILD_MIN_BYTES = 4 << 20
+#: Environment variable overriding ``PARALLEL_BUILD_MIN_BYTES`` (a size in bytes): tests
+#: send small sites down the split path, whose forked workers they kill.
+SPLIT_BUILD_ENV = "CQL_SPLIT_BUILD_BYTES"
+
+
+def _split_threshold() -> int:
+    raw = os.environ.get(SPLIT_BUILD_ENV, "")
+    return int(raw) if raw.isdigit() else PARALLEL_BUILD_MIN_BYTES
 
 
 def _document_parts(site: Site) -> list[Callable[[], Iterable[dict[str, Any]]]]:

@@ -27,6 +27,8 @@ from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
 from index.core.analysis import analyze, common_field, common_of, common_terms, positions_of
+from index.errors import EngineError
+from index.site.forking import die_with_parent, died
 
 #: Fields analysed here rather than by Whoosh (their analyzer is ``index.core.analysis``).
 FAST_TEXT_FIELDS = frozenset({"title", "body", "labels_text", "file_name"})
@@ -186,6 +188,7 @@ SEGMENT_DOCS = 25_000
 def _write_part(path: str, docs: Callable[[], Iterable[dict[str, Any]]], conn: Any,
                 counter: Any) -> None:
     """Child process: write the part's segments and send them (or the error) back."""
+    die_with_parent()
     try:
         ix = whoosh_index.open_dir(path)
         segments = []
@@ -264,9 +267,14 @@ def _in_children(path: str, parts: Sequence[Callable[[], Iterable[dict[str, Any]
                     reported = counter.value
             results.append(conn.recv())
         except EOFError:
-            results.append(("error", "the indexing process died"))
+            results.append(("died", None))
         proc.join()
-    failures = [detail for status, detail in results if status != "ok"]
+        if results[-1][0] == "died":
+            results[-1] = ("died", died("an indexing process", proc.exitcode))
+    failures = [detail for status, detail in results if status == "error"]
     if failures:
         raise RuntimeError("building the index failed:\n" + "\n".join(failures))
+    deaths = [detail for status, detail in results if status == "died"]
+    if deaths:  # not a bug of ours: say what happened, in one line
+        raise EngineError("build_failed", f"building the index failed: {deaths[0]}")
     return [segment for _, segments in results for segment in segments]
