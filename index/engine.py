@@ -983,26 +983,30 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     # what the write deleted taken out.
     live, live_bytes = snap.live, snap.live_bytes
     died = set(docsets.members(plan.moved_set(before.live) & ~live))
+    # Dense sets stay bitmaps; sparse ones stay member arrays (as stored: no conversion).
     terms: dict[tuple[str, str], Any] = {}
-    gates: dict[tuple[str, str], Any] = {}
     for field, value in old.keys():
-        if field in FEW_VALUED:
-            terms[(field, value)] = plan.moved_set(old.term(field, value) or docsets.EMPTY)
-        elif field in GATE_FIELDS:
-            gates[(field, value)] = plan.moved_ids(old.term_ids(field, value) or array("I"))
-    for field in FEW_VALUED:
+        if field in FEW_VALUED or field in GATE_FIELDS:
+            found = old.stored(field, value)
+            terms[(field, value)] = (plan.moved_ids(found) if isinstance(found, array)
+                                     else plan.moved_set(found or docsets.EMPTY))
+    for field in (*FEW_VALUED, *GATE_FIELDS):
         for value, docs in snap.term_postings(field, plan.fresh):
-            terms[(field, value)] = (terms.get((field, value), docsets.EMPTY)
-                                     | docsets.from_ids(docs, snap.size))
-    for field in GATE_FIELDS:
-        for value, docs in snap.term_postings(field, plan.fresh):
-            if (field, value) in gates:
-                gates[(field, value)] = sorted({*gates[(field, value)], *docs})
-    terms = {key: docs & live for key, docs in terms.items() if docs & live}
-    for key, ids in gates.items():
-        if not isinstance(ids, array) or not died.isdisjoint(ids):
-            ids = array("I", [d for d in ids if live_bytes[d >> 3] >> (d & 7) & 1])
-        terms[key] = ids
+            had = terms.get((field, value))
+            if isinstance(had, array):
+                terms[(field, value)] = sorted({*had, *docs})
+            elif had is not None or field in FEW_VALUED:  # (gate sets: only those kept)
+                terms[(field, value)] = (had or docsets.EMPTY) | docsets.from_ids(
+                    docs, snap.size)
+    for key, members in list(terms.items()):
+        if isinstance(members, int):
+            members &= live
+        elif not isinstance(members, array) or not died.isdisjoint(members):
+            members = array("I", [d for d in members if live_bytes[d >> 3] >> (d & 7) & 1])
+        if members or key[0] in GATE_FIELDS:
+            terms[key] = members
+        else:
+            del terms[key]
     snap.adopt(derived.Carried(snap.size, arrays, terms, complete=FEW_VALUED))
     # Ranks: a fresh document that replaced one of the same value takes that one's rank.
     previous = {}

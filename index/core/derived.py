@@ -173,6 +173,14 @@ class Derived:
             ids.byteswap()
         return ids
 
+    def stored(self, field: str, value: str) -> DocSet | _Ids | None:
+        """The stored set of (field, value) as it is stored: a ``DocSet`` if a bitmap, its
+        ascending members if sparse (what a write carries over without converting)."""
+        found = self._terms.get((field, value))
+        if found is None:
+            return None
+        return self.term(field, value) if found[0] == "bits" else self.term_ids(field, value)
+
     def term(self, field: str, value: str) -> DocSet | None:
         """The stored set of (field, value); None when the file does not know it."""
         found = self._terms.get((field, value))
@@ -207,6 +215,9 @@ class Carried:
 
     def array(self, name: str) -> array[Any] | None:
         return self.arrays.get(name)
+
+    def stored(self, field: str, value: str) -> DocSet | _Ids | None:
+        return self.terms.get((field, value))
 
     def term_ids(self, field: str, value: str) -> _Ids | None:
         found = self.terms.get((field, value))
