@@ -130,7 +130,8 @@ class Writer:
 
             def line_of(item_id: str) -> dict[str, Any]:
                 found = snap.docnum_of(item_id)  # (not a map of every id, per write)
-                assert found is not None  # read from this snapshot's own terms
+                if found is None:  # deleted meanwhile, as the map's lookup failed before
+                    raise KeyError(item_id)
                 stored = load_doc(snap.stored(found))
                 return {k: v for k, v in stored.items() if k in LINE_FIELDS}
 
