@@ -949,6 +949,11 @@ def _refresh_derived(engine: Engine, state: _Loaded, before: Snapshot) -> None:
     manifest.record(engine.index_dir / WHOOSH_DIR)
 
 
+#: The maps of ``permissions.derived_arrays`` a write carries over: (the field whose
+#: postings they are, the map's name, the gate sets its roots are).
+_GATE_MAPS = (("ancestor", "subtrees", ("restricted",)),
+              ("container", "held", ("drafts", "trashed")))
+_GATE_FIELDS = ("ancestor", "container")
 #: A write whose new segments hold more documents than this (a merge of Whoosh's small
 #: segments grown large) computes the derived file again instead of carrying it over.
 CARRY_MAX_FRESH = 2_000
@@ -959,7 +964,7 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     kept segments' parts copied, the fresh segments' documents read from Whoosh. False
     (nothing written) when ``before`` has no complete derived file or the write merged
     or added too much."""
-    from index.security.permissions import prepare_gates
+    from index.security.permissions import GATES_FORMAT, derived_arrays
 
     old = before.derived
     plan = Plan(before.segments, snap.segments)
@@ -986,11 +991,28 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     # Dense sets stay bitmaps; sparse ones stay member arrays (as stored: no conversion).
     terms: dict[tuple[str, str], Any] = {}
     for field, value in old.keys():
-        if field in FEW_VALUED or field in GATE_FIELDS:
+        if field in FEW_VALUED:
             found = old.stored(field, value)
             terms[(field, value)] = (plan.moved_ids(found) if isinstance(found, array)
                                      else plan.moved_set(found or docsets.EMPTY))
-    for field in (*FEW_VALUED, *GATE_FIELDS):
+    # What hangs below each gated root (``permissions.derived_arrays``' maps, every root
+    # with something below it) as that root id's postings, which the permission layer
+    # then reads for this commit; roots with nothing below them get an empty array.
+    for field, name, of in _GATE_MAPS:
+        part = [old.array(f"{GATES_FORMAT}:{name}:{p}") for p in ("roots", "offsets", "members")]
+        bits = [old.array(f"{GATES_FORMAT}:{s}") for s in of]
+        roots, offsets, held = part
+        if roots is None or offsets is None or held is None or None in bits:
+            continue
+        below = {r: held[offsets[i]:offsets[i + 1]] for i, r in enumerate(roots)}
+        every = docsets.EMPTY
+        for raw in bits:
+            every |= int.from_bytes(raw, "little") if raw is not None else docsets.EMPTY
+        for root in docsets.members(every):
+            root_id = before.ids[root]
+            if root_id is not None:
+                terms[(field, root_id)] = plan.moved_ids(below.get(root, array("I")))
+    for field in (*FEW_VALUED, *_GATE_FIELDS):
         for value, docs in snap.term_postings(field, plan.fresh):
             had = terms.get((field, value))
             if isinstance(had, array):
@@ -1003,7 +1025,7 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
             members &= live
         elif not isinstance(members, array) or not died.isdisjoint(members):
             members = array("I", [d for d in members if live_bytes[d >> 3] >> (d & 7) & 1])
-        if members or key[0] in GATE_FIELDS:
+        if members or key[0] in _GATE_FIELDS:
             terms[key] = members
         else:
             del terms[key]
@@ -1025,9 +1047,11 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     arrays[f"{order_name}:order"], arrays[f"{order_name}:rank"] = default.order, default.rank
     arrays[links.PARENT_ARRAY] = links.carry_parents(stored[links.PARENT_ARRAY], plan,
                                                      before, snap)
-    prepare_gates(snap)  # the gate sets carried, and any the write made necessary
-    terms.update({key: ids for key, ids in snap._term_ids.items() if key[0] in GATE_FIELDS})
-    derived.write(engine.index_dir / WHOOSH_DIR, snap.reader, arrays, terms,
+    # The gates from the postings carried (and any the write made necessary), and the
+    # spaces open to all: as a build stores them.
+    arrays.update(derived_arrays(snap, engine.permissions))
+    derived.write(engine.index_dir / WHOOSH_DIR, snap.reader, arrays,
+                  {key: docs for key, docs in terms.items() if key[0] in FEW_VALUED},
                   complete=FEW_VALUED)
     return True
 
