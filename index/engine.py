@@ -37,6 +37,7 @@ from index.core.carry import Plan, patch_order, patch_ranks
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
+from index.core.docsets import Hits
 from index.core.documents import cloud_time, content_document, load_doc, space_document, url_of
 from index.core.excerpts import highlight
 from index.core.indexfiles import (
@@ -552,8 +553,8 @@ class Engine:
             snap = state.store.snapshot()
             compiler = Compiler(snap, state.catalog_view(), scope, context)
             try:
-                hits = compiler.run(query)
-                total = docsets.count(hits)
+                hits = compiler.select(query)
+                total = docsets.size_of(hits)
                 rendered = self._render(compiler, query, hits, first, limit, excerpt, total)
             except cql.CqlError as err:
                 raise err.with_query(cql_text) from None
@@ -583,7 +584,7 @@ class Engine:
         found._docs = [doc for _, _, doc in rendered]
         return found
 
-    def page(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
+    def page(self, compiler: Compiler, query: Query, hits: Hits, start: int, limit: int,
              excerpt: str = "highlight") -> list[tuple[int, SearchResult]]:
         """Order the document set ``hits`` that ``compiler`` made for ``query`` and render
         positions ``[start, start + limit)``: (document number, result) pairs.
@@ -594,14 +595,14 @@ class Engine:
         return [(d, r) for d, r, _ in self._render(compiler, query, hits, start, limit,
                                                     excerpt)]
 
-    def _render(self, compiler: Compiler, query: Query, hits: int, start: int, limit: int,
+    def _render(self, compiler: Compiler, query: Query, hits: Hits, start: int, limit: int,
                 excerpt: str, total: int | None = None
                 ) -> list[tuple[int, SearchResult, dict[str, Any]]]:
         """``page``, with the decoded stored item of each result; ``total`` is the size of
         ``hits`` when the caller has counted it already (a count reads the whole set)."""
         snap = compiler.snap
         if total is None:
-            total = docsets.count(hits)
+            total = docsets.size_of(hits)
         ordered = self._order(snap, query, hits, total, compiler.score_terms, start + limit,
                               compiler.universe)
         tokens = compiler.score_tokens
@@ -644,7 +645,7 @@ class Engine:
 
     # --- ordering ------------------------------------------------------------------------
 
-    def _order(self, snap: Snapshot, query: Query, hits: int, total: int,
+    def _order(self, snap: Snapshot, query: Query, hits: Hits, total: int,
                terms: list[tuple[str, str]], needed: int, universe: int
                ) -> list[tuple[int, float | None]]:
         """The first ``needed`` hits in result order, with scores when relevance-ranked."""

@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any
 
 from index.core import docsets
-from index.core.docsets import DocSet
+from index.core.docsets import DocSet, Hits, Ids
 
 BLOCK = 1024
 #: An ordering is cut into this many blocks of positions for ``Ordering.top``.
@@ -52,14 +52,25 @@ class SortedColumn:
             base |= docsets.from_ids(self.docs[start:start + rest], self.size)
         return base
 
-    def range(self, lo: int | None, hi: int | None) -> DocSet:
+    def _positions(self, lo: int | None, hi: int | None) -> tuple[int, int]:
         i = 0 if lo is None else bisect.bisect_left(self.values, lo)
         j = len(self.values) if hi is None else bisect.bisect_left(self.values, hi)
+        return i, j
+
+    def range(self, lo: int | None, hi: int | None) -> DocSet:
+        i, j = self._positions(lo, hi)
         if j <= i:
             return docsets.EMPTY
         if j - i <= 2 * BLOCK:
             return docsets.from_ids(self.docs[i:j], self.size)
         return self._upto(j) & ~self._upto(i)
+
+    def range_ids(self, lo: int | None, hi: int | None, limit: int) -> Ids | None:
+        """``range`` as ``Ids`` when it has at most ``limit`` documents, else None."""
+        i, j = self._positions(lo, hi)
+        if j - i > limit:
+            return None
+        return array("i", sorted(self.docs[i:j])) if j > i else array("i")
 
 
 class Ordering:
@@ -85,10 +96,14 @@ class Ordering:
         return [docsets.from_ids(self.order[i:i + step], size)
                 for i in range(0, len(self.order), step)]
 
-    def top(self, hits: DocSet, count: int, needed: int) -> list[int]:
+    def top(self, hits: Hits, count: int, needed: int) -> list[int]:
         """The first ``needed`` of ``hits`` (which has ``count`` members) in this order."""
         if needed <= 0 or not count:
             return []
+        if isinstance(hits, array):  # sparse: the members are at hand
+            if needed < len(hits) // 8:
+                return heapq.nsmallest(needed, hits, key=self.rank.__getitem__)
+            return sorted(hits, key=self.rank.__getitem__)[:needed]
         # Few hits: sort them by rank (cost follows the hits).
         if needed * len(self.order) >= count * count:
             members = docsets.members(hits, count)

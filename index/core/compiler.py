@@ -5,11 +5,18 @@ AND / OR / NOT become integer bit operations, so a 10-clause query costs about a
 as its most expensive clause. ``NOT`` is a difference from the search's universe, which
 already excludes everything the caller may not see: no query shape can reach past it.
 Semantics: docs/semantics.md.
+
+A clause with few documents (a rare label, an id, a small space, a day) is kept as
+sorted ids (``docsets.Ids``) rather than an integer as wide as the index, and an AND
+with it tests its few ids against the other operands' byte flags (kept per snapshot for
+the sets that live as long as it: terms, unions of terms, the caller's universe). So a
+selective query's set work follows its hits, not the index's size.
 """
 
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,7 +46,7 @@ from index.core.analysis import analyze, stem, words
 from index.core.backend import TEXT_FIELDS, Snapshot
 from index.core.columns import SortedColumn
 from index.core.context import SearchContext
-from index.core.docsets import DocSet
+from index.core.docsets import DocSet, Hits, Ids
 
 
 def content_id(value: str) -> str:
@@ -69,6 +76,15 @@ LINK_FIELDS = frozenset({"parent", "container", "ancestor"})
 #: Visible and readable sets one snapshot keeps, for every caller together (each is one bit
 #: per document: about 12 KB at 100,000 documents, so 12 MB when full).
 VISIBLE_CACHE = 1024
+#: Terms whose sparse form (or the fact that they have none) one snapshot keeps: each at
+#: most ``docsets.sparse_limit`` ids, 4 bytes each.
+SPARSE_TERMS = 4096
+#: Unions of several terms of one field one snapshot keeps (``space.type = global`` is
+#: the union of a hundred spaces' sets: made once, not per search).
+TERM_UNIONS = 256
+#: Byte flags of long-lived sets one snapshot keeps: one byte per document each (1 MB at
+#: a million documents).
+FLAGS_CACHE = 32
 FUZZY_DISTANCE = 2
 
 
@@ -205,32 +221,130 @@ class Compiler:
         return None if mask is None else mask.key
 
     def run(self, query: Query) -> DocSet:
+        """The hits of ``query`` as an integer set (``select`` may give ``Ids``)."""
+        return docsets.dense(self.select(query), self.snap.size)
+
+    def select(self, query: Query) -> Hits:
+        """The hits of ``query``: everything it matches that the caller may see."""
         self.universe = self.visible(_names_space_type(query.where))
-        if query.where is None:
+        self._lasting = {id(self.universe)}
+        where = query.where
+        if where is None:
             return self.universe
-        return self.expr(query.where, positive=True) & self.universe
+        # A top-level AND and the universe are one intersection: one pass over the ids.
+        parts = ([self.expr(child, True) for child in where.operands]
+                 if isinstance(where, And) else [self.expr(where, True)])
+        return self.intersect([*parts, self.universe])
 
     # --- boolean structure -------------------------------------------------------------
 
-    def expr(self, node: Expr, positive: bool) -> DocSet:
+    def expr(self, node: Expr, positive: bool) -> Hits:
         if isinstance(node, Clause):
             return self.clause(node, positive)
         if isinstance(node, Not):
-            return self.universe & ~self.expr(node.operand, not positive)
+            return self.universe & ~self.dense(self.expr(node.operand, not positive))
         parts = [self.expr(child, positive) for child in node.operands]
-        out = parts[0]
-        for part in parts[1:]:
-            out = out & part if isinstance(node, And) else out | part
-        return out
+        return self.intersect(parts) if isinstance(node, And) else self.union(parts)
 
-    def clause(self, clause: Clause, positive: bool) -> DocSet:
+    def clause(self, clause: Clause, positive: bool) -> Hits:
         op = clause.op
         negated = op in (Op.NE, Op.NOT_IN, Op.NOT_CONTAINS)
         base = {Op.NE: Op.EQ, Op.NOT_IN: Op.IN, Op.NOT_CONTAINS: Op.CONTAINS}.get(op, op)
         docs = self.positive_clause(clause, base, positive and not negated)
-        return self.universe & ~docs if negated else docs
+        return self.universe & ~self.dense(docs) if negated else docs
 
-    def positive_clause(self, clause: Clause, op: Op, scoring: bool) -> DocSet:
+    # --- sparse and dense sets -----------------------------------------------------------
+
+    def dense(self, docs: Hits) -> DocSet:
+        return docsets.dense(docs, self.snap.size)
+
+    def lasting(self, docs: DocSet) -> DocSet:
+        """Mark ``docs`` as a set that outlives this search (a snapshot's term, a cached
+        union): worth its byte flags (``flags_of``), which later searches reuse."""
+        self._lasting.add(id(docs))
+        return docs
+
+    def flags_of(self, *lasting: DocSet) -> bytearray:
+        """``docsets.flags`` of the AND of lasting sets, kept per snapshot by the sets'
+        identities (the cache holds the sets, so their ids cannot be other objects'
+        meanwhile): a repeated query shape (the caller's universe and ``type = page``)
+        tests its ids against one array."""
+        lasting = tuple(sorted(lasting, key=id))
+        cache = lru.on(self.snap, "flags", FLAGS_CACHE)
+        key = tuple(map(id, lasting))
+        found = cache.get(key)
+        if found is None or any(a is not b for a, b in zip(found[0], lasting, strict=True)):
+            found = cache.put(key, (lasting, docsets.flags(_and_all(list(lasting)),
+                                                            self.snap.size)))
+        return found[1]  # type: ignore[no-any-return]
+
+    def intersect(self, parts: list[Hits]) -> Hits:
+        """AND of ``parts``. With a sparse part, its ids are filtered by the others: by
+        the flags of lasting sets (a step in C per id); a set made by this search alone
+        (a date range, a NOT) would cost more to flag than to AND, so the ids then
+        become an integer and the rest is integer algebra."""
+        sparse = [p for p in parts if isinstance(p, array)]
+        if not sparse:
+            return _and_all(parts)  # type: ignore[arg-type]
+        out = docsets.intersect_ids(sparse)
+        dense = [p for p in parts if not isinstance(p, array)]
+        lasting = [p for p in dense if id(p) in self._lasting]
+        if out and lasting:
+            out = docsets.select(out, self.flags_of(*lasting))
+        rest = [p for p in dense if id(p) not in self._lasting]
+        if out and rest:
+            return _and_all([self.dense(out), *rest])
+        return out
+
+    def union(self, parts: list[Hits]) -> Hits:
+        """OR of ``parts``: ``Ids`` while the sparse parts together stay few."""
+        if all(isinstance(p, array) for p in parts) and \
+                sum(map(len, parts)) <= docsets.sparse_limit(self.snap.size):  # type: ignore
+            return docsets.union_ids(parts)  # type: ignore[arg-type]
+        out = docsets.EMPTY
+        for part in parts:
+            out |= self.dense(part)
+        return out
+
+    def sparse_term(self, field_name: str, value: str) -> Ids | None:
+        """The snapshot's set of (field, value) as ``Ids`` when ``docsets.sparse_enough``,
+        else None; decided and made once per snapshot."""
+        cache = lru.on(self.snap, "sparse_terms", SPARSE_TERMS)
+        found = cache.get((field_name, value))
+        if found is None:
+            docs = self.snap.term(field_name, value)
+            count = docs.bit_count()
+            sparse = docsets.ids(docs, count) if docsets.sparse_enough(
+                count, docs.bit_length()) else None
+            found = cache.put((field_name, value), (sparse,))
+        return found[0]  # type: ignore[no-any-return]
+
+    def term_set(self, field_name: str, values: Iterable[str]) -> Hits:
+        """Documents whose ``field_name`` holds any of ``values`` (``terms_set``)."""
+        return self.terms_set([(field_name, v) for v in values])
+
+    def terms_set(self, pairs: list[tuple[str, str]]) -> Hits:
+        """Documents holding any of the (field, value) ``pairs``: ``Ids`` when few, else a
+        lasting integer (a snapshot's term, or a union of terms kept per snapshot)."""
+        if len(pairs) == 1:
+            sparse = self.sparse_term(*pairs[0])
+            return self.lasting(self.snap.term(*pairs[0])) if sparse is None else sparse
+        key = tuple(sorted(set(pairs)))
+        cache = lru.on(self.snap, "term_unions", TERM_UNIONS)
+        found = cache.get(key)
+        if found is None:
+            parts = [self.sparse_term(f, v) for f, v in key]
+            if all(p is not None for p in parts) and \
+                    sum(map(len, parts)) <= docsets.sparse_limit(self.snap.size):  # type: ignore
+                found = docsets.union_ids(parts)  # type: ignore[arg-type]
+            else:
+                found = docsets.EMPTY
+                for f, v in key:
+                    found |= self.snap.term(f, v)
+            cache.put(key, found)
+        return found if isinstance(found, array) else self.lasting(found)
+
+    def positive_clause(self, clause: Clause, op: Op, scoring: bool) -> Hits:
         name = clause.field
         if op is Op.CONTAINS:
             return self.contains(clause, name, scoring)
@@ -246,11 +360,11 @@ class Compiler:
             if index_field in LINK_FIELDS:
                 keys = self.readable_ids(keys)
             self.note(clause, lambda: f"term lookup: {index_field} in {shown_set(keys)}")
-            return snap.terms(index_field, keys)
+            return self.term_set(index_field, keys)
         if name == "title":
             keys = [title_key(v) for v in values]
             self.note(clause, lambda: f"term lookup: title_key in {shown_set(keys)}")
-            return snap.terms("title_key", keys)
+            return self.term_set("title_key", keys)
         if name == "parent.title":
             keys = [title_key(v) for v in values]
             self.note(clause, lambda: "parent in ids of readable documents with title_key "
@@ -262,12 +376,12 @@ class Compiler:
         if name == "space.type":
             keys = self.space_types(clause)
             self.note(clause, lambda: f"space in {shown_set(keys)} (spaces of that type)")
-            return snap.terms("space", keys)
+            return self.term_set("space", keys)
         if name == "space.category":
             wanted = {v.lower() for v in values}
             keys = self.spaces_where(lambda s: any(c.lower() in wanted for c in s.categories))
             self.note(clause, lambda: f"space in {shown_set(keys)} (spaces in that category)")
-            return snap.terms("space", keys)
+            return self.term_set("space", keys)
         raise CqlError(ErrorCode.UNKNOWN_FIELD, f"No field exists with the name: '{name}'",
                        "", clause.span.start, clause.span.end)
 
@@ -316,7 +430,7 @@ class Compiler:
         raise CqlError(ErrorCode.FUNCTION_NOT_ALLOWED, f"{name}() cannot be used here", "",
                        call.span.start, call.span.end)
 
-    def favourites(self, clause: Clause) -> DocSet:
+    def favourites(self, clause: Clause) -> Hits:
         """Only the caller's own favourites may be searched (Confluence's security rule)."""
         for item in _items(clause):
             if isinstance(item, FunctionCall):
@@ -329,7 +443,7 @@ class Compiler:
                                "currentUser()", "", item.span.start, item.span.end)
         favs = self.user_list("favourite_content", clause)
         self.note(clause, lambda: f"id in the caller's favourite content {shown_set(favs)}")
-        return self.snap.terms("id", favs)
+        return self.term_set("id", favs)
 
     def space_types(self, clause: Clause) -> list[str]:
         """Keys of the spaces of the named types; ``favourite``: the caller's favourites."""
@@ -405,7 +519,7 @@ class Compiler:
         interval = dates.literal_interval(raw, self.context.zone)
         return epoch(interval.start), epoch(interval.end - timedelta(microseconds=1)) + 1
 
-    def date_clause(self, clause: Clause, op: Op) -> DocSet:
+    def date_clause(self, clause: Clause, op: Op) -> Hits:
         lo, hi = self.instant_bounds(clause.value)  # type: ignore[arg-type]
         self.note(clause, lambda: self._date_words(clause.field, op, lo, hi))
         col = self.sorted_dates(clause.field)
@@ -443,8 +557,15 @@ class Compiler:
                                                       self.snap.size)
         return col  # type: ignore[no-any-return]
 
-    def date_range(self, col: SortedColumn, lo: int | None, hi: int | None) -> DocSet:
-        return col.range(lo, hi) & self.snap.live
+    def date_range(self, col: SortedColumn, lo: int | None, hi: int | None) -> Hits:
+        """The live documents dated in ``[lo, hi)``: ``Ids`` when few (a day)."""
+        snap = self.snap
+        few = col.range_ids(lo, hi, docsets.sparse_limit(snap.size))
+        if few is None:
+            return col.range(lo, hi) & snap.live
+        if snap.has_deletions:
+            return docsets.select(few, self.flags_of(self.lasting(snap.live)))
+        return few
 
     # --- content properties ------------------------------------------------------------
 
@@ -492,7 +613,7 @@ class Compiler:
 
     # --- text ----------------------------------------------------------------------------
 
-    def contains(self, clause: Clause, name: str, scoring: bool) -> DocSet:
+    def contains(self, clause: Clause, name: str, scoring: bool) -> Hits:
         try:
             return self._contains(clause, name, scoring)
         except patterns.ExpansionTooLarge as error:
@@ -500,7 +621,7 @@ class Compiler:
             raise CqlError(ErrorCode.TOO_LARGE, str(error), "", span.start, span.end
                            ) from None
 
-    def _contains(self, clause: Clause, name: str, scoring: bool) -> DocSet:
+    def _contains(self, clause: Clause, name: str, scoring: bool) -> Hits:
         raw = self.values(clause)[0]
         pruned = prune(textsearch.parse_text(raw))
         if pruned is None:
@@ -520,7 +641,7 @@ class Compiler:
             keys = self.spaces_where(lambda s: matches_tokens(tree, analyzed(s.name)))
             self.note(clause, lambda: f"space in {shown_set(keys)} (space names matching "
                       f"{raw!r})")
-            return self.snap.terms("space", keys)
+            return self.term_set("space", keys)
         if name == "creator.fullname":
             people = self.catalog.memo.get(("people", raw))
             if people is None:  # every user's name: once per catalogue and text
@@ -529,11 +650,12 @@ class Compiler:
                     if matches_tokens(tree, analyzed(u.display_name))]
             self.note(clause, lambda: f"creator in {shown_set(people)} (display names "
                       f"matching {raw!r})")
-            return self.snap.terms("creator", people)
+            return self.term_set("creator", people)
         if name == "parent.title":
             self.note(clause, lambda: "parent in ids of readable documents matching whoosh: "
                       f"{whoosh_text(tree, ('title',))}")
-            return self.children_of(self.text_docs(tree, ("title",)) & self.readable())
+            return self.children_of(self.dense(self.text_docs(tree, ("title",)))
+                                    & self.readable())
         if name.startswith(PROPERTY_PREFIX):
             self.note(clause, lambda: f"stored property values matching {raw!r}")
             found = self.property_values(name)
@@ -543,10 +665,13 @@ class Compiler:
         raise CqlError(ErrorCode.OPERATOR_NOT_ALLOWED, f"'{name}' does not support '~'",
                        "", clause.span.start, clause.span.end)
 
-    def text_docs(self, tree: textsearch.TextQuery, fields: tuple[str, ...]) -> DocSet:
+    def text_docs(self, tree: textsearch.TextQuery, fields: tuple[str, ...]) -> Hits:
         snap = self.snap
         if isinstance(tree, textsearch.Term | textsearch.Phrase):
-            return snap.phrase_docs(fields, analyze(tree.text))
+            tokens = analyze(tree.text)
+            if len(tokens) == 1:  # a word: its term in each field (``Ids`` when rare)
+                return self.terms_set([(f, tokens[0]) for f in fields])
+            return snap.phrase_docs(fields, tokens)
         if isinstance(tree, textsearch.Wildcard):
             found = snap.expand(fields, patterns.wildcard_matcher(tree.pattern),
                                 key=("wildcard", tree.pattern))
@@ -557,17 +682,14 @@ class Compiler:
                                 key=("fuzzy", word))
             return snap.terms_in(fields, _bounded(found, f"{tree.text}~"))
         if isinstance(tree, textsearch.Any):
-            out = docsets.EMPTY
-            for part in tree.parts:
-                out |= self.text_docs(part, fields)
-            return out
+            return self.union([self.text_docs(part, fields) for part in tree.parts])
         if not tree.must:
             return docsets.EMPTY
-        out = self.text_docs(tree.must[0], fields)
+        out = self.dense(self.text_docs(tree.must[0], fields))
         for part in tree.must[1:]:
-            out &= self.text_docs(part, fields)
+            out &= self.dense(self.text_docs(part, fields))
         for part in tree.must_not:
-            out &= ~self.text_docs(part, fields)
+            out &= ~self.dense(self.text_docs(part, fields))
         return out & snap.live
 
 
@@ -648,6 +770,13 @@ def _positive_tokens(tree: textsearch.TextQuery) -> list[str]:
     if isinstance(tree, textsearch.Any):
         return [t for p in tree.parts for t in _positive_tokens(p)]
     return [t for p in tree.must for t in _positive_tokens(p)]
+
+
+def _and_all(parts: list[DocSet]) -> DocSet:
+    out = parts[0]
+    for part in parts[1:]:
+        out &= part
+    return out
 
 
 def _items(clause: Clause) -> tuple[Scalar, ...]:

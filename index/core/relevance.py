@@ -37,7 +37,7 @@ from index.core import docsets, lru
 from index.core.backend import K1, Snapshot
 from index.core.backend import B as B_
 from index.core.columns import Ordering
-from index.core.docsets import DocSet
+from index.core.docsets import DocSet, Hits, Ids
 
 Terms = tuple[tuple[str, str], ...]
 #: Term sets whose base order one snapshot keeps (a few bytes per scored document each).
@@ -233,7 +233,7 @@ def _factors(base: Statistics, mine: Statistics) -> dict[tuple[str, str], float]
     return out
 
 
-def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int,
+def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: Hits, total: int,
         needed: int, default: Ordering) -> list[tuple[int, float]]:
     """The first ``needed`` of ``hits`` (``total`` of them, all in ``universe``) in relevance
     order, with their scores: scored documents by score, then the others by ``default``
@@ -242,9 +242,15 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int
         return []
     base = _base(snap, terms, default)
     stats = statistics(snap, terms, universe)
+    rank = default.rank
+    if isinstance(hits, array):
+        holding = _holder_flags(snap, terms, base)
+        few = docsets.select(hits, holding)
+        if len(few) <= needed or len(few) * len(few) * 8 <= needed * len(base.order):
+            return _score_few(few, hits, holding, stats, needed, default)
+        hits = docsets.dense(hits, snap.size)  # many scored hits: walk the base order
     scored = hits & base.holders
     count = docsets.count(scored)
-    rank = default.rank
 
     def key(item: tuple[int, float]) -> tuple[float, int]:
         return -item[1], rank[item[0]]
@@ -262,6 +268,28 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: DocSet, total: int
     if len(picked) < needed and count < total:
         rest = default.top(hits & ~base.holders, total - count, needed - len(picked))
         picked.extend((d, 0.0) for d in rest)
+    return picked
+
+
+def _holder_flags(snap: Snapshot, terms: Terms, base: _Base) -> bytearray:
+    """``docsets.flags`` of the documents holding a term (kept with the base order)."""
+    cache = lru.on(snap, "relevance_holders", BASE_CACHE)
+    found = cache.get(terms)
+    if found is None or found[0] is not base:
+        found = cache.put(terms, (base, docsets.flags(base.holders, snap.size)))
+    return found[1]  # type: ignore[no-any-return]
+
+
+def _score_few(scored: Ids, hits: Ids, holding: bytearray, stats: Statistics, needed: int,
+               default: Ordering) -> list[tuple[int, float]]:
+    """``top`` of sparse ``hits`` whose ``scored`` ones are few: every one is scored, as
+    ``top`` scores few scored hits of an integer set (the same floats, the same order)."""
+    rank = default.rank
+    found = [(d, score(d, stats)) for d in scored]
+    picked = heapq.nsmallest(needed, found, key=lambda item: (-item[1], rank[item[0]]))
+    if len(picked) < needed and len(scored) < len(hits):
+        rest = array("i", [d for d in hits if not holding[d]])
+        picked.extend((d, 0.0) for d in default.top(rest, len(rest), needed - len(picked)))
     return picked
 
 
