@@ -638,7 +638,10 @@ class Compiler:
                 self.score_terms.extend((f, t) for f in fields for t in stems)
             return docs
         if name == "space.title":
-            keys = self.spaces_where(lambda s: matches_tokens(tree, analyzed(s.name)))
+            keys = self.catalog.memo.get(("space_titles", raw))
+            if keys is None:  # every space's name: once per catalogue and text
+                keys = self.catalog.memo[("space_titles", raw)] = self.spaces_where(
+                    lambda s: matches_tokens(tree, analyzed(s.name)))
             self.note(clause, lambda: f"space in {shown_set(keys)} (space names matching "
                       f"{raw!r})")
             return self.term_set("space", keys)
