@@ -264,19 +264,20 @@ class Compiler:
         self._lasting.add(id(docs))
         return docs
 
-    def flags_of(self, *lasting: DocSet) -> bytearray:
-        """``docsets.flags`` of the AND of lasting sets, kept per snapshot by the sets'
-        identities (the cache holds the sets, so their ids cannot be other objects'
-        meanwhile): a repeated query shape (the caller's universe and ``type = page``)
-        tests its ids against one array."""
+    def flags_of(self, *lasting: DocSet) -> tuple[bytearray, int]:
+        """``docsets.flags`` of the AND of lasting sets, and its size, kept per snapshot by
+        the sets' identities (the cache holds the sets, so their ids cannot be other
+        objects' meanwhile): a repeated query shape (the caller's universe and
+        ``type = page``) tests its ids against one array."""
         lasting = tuple(sorted(lasting, key=id))
         cache = lru.on(self.snap, "flags", FLAGS_CACHE)
         key = tuple(map(id, lasting))
         found = cache.get(key)
         if found is None or any(a is not b for a, b in zip(found[0], lasting, strict=True)):
-            found = cache.put(key, (lasting, docsets.flags(_and_all(list(lasting)),
-                                                            self.snap.size)))
-        return found[1]  # type: ignore[no-any-return]
+            both = _and_all(list(lasting))
+            found = cache.put(key, (lasting, docsets.flags(both, self.snap.size),
+                                    both.bit_count()))
+        return found[1], found[2]  # type: ignore[no-any-return]
 
     def intersect(self, parts: list[Hits]) -> Hits:
         """AND of ``parts``. With a sparse part, its ids are filtered by the others: by
@@ -290,7 +291,11 @@ class Compiler:
         dense = [p for p in parts if not isinstance(p, array)]
         lasting = [p for p in dense if id(p) in self._lasting]
         if out and lasting:
-            out = docsets.select(out, self.flags_of(*lasting))
+            within, size = self.flags_of(*lasting)
+            if len(out) * 2 > docsets.sparse_limit(self.snap.size) and size * 8 < self.snap.size:
+                # Many ids, and the rest would keep few of them: integers cost less.
+                return _and_all([self.dense(out), *dense])
+            out = docsets.select(out, within)
         rest = [p for p in dense if id(p) not in self._lasting]
         if out and rest:
             return _and_all([self.dense(out), *rest])
@@ -564,7 +569,7 @@ class Compiler:
         if few is None:
             return col.range(lo, hi) & snap.live
         if snap.has_deletions:
-            return docsets.select(few, self.flags_of(self.lasting(snap.live)))
+            return docsets.select(few, self.flags_of(self.lasting(snap.live))[0])
         return few
 
     # --- content properties ------------------------------------------------------------

@@ -107,13 +107,16 @@ def count(docs: DocSet) -> int:
 def sparse_limit(size: int) -> int:
     """Up to how many members a set of an index of ``size`` documents is kept as ``Ids``.
 
-    Filtering ``Ids`` costs about 0.1 microsecond per member (``select``); a sparse
-    integer result costs several passes over the index's width besides (count, to bytes,
-    the non-zero bytes), about 40 microseconds at 100,000 documents and ten times that
-    at a million, measured on the 2-core machine of the benchmarks. So ``Ids`` win up
-    to about a member per 256 documents. The floor keeps small indexes (and tests) on
-    the sparse path for their rare sets."""
-    return max(FEW_IDS, size >> 8)
+    Measured on the 2-core machine of the benchmarks: filtering ``Ids`` (``select``)
+    costs 0.1-0.2 microsecond per member; an integer result costs passes over the
+    index's width (AND, count, to bytes: about 40 microseconds at 100,000 documents,
+    ten times that at a million) and then 0.4-0.5 microsecond per member to list its
+    members (``members``), which ordering a few hundred hits needs. So ``Ids`` win for
+    a rare set whose hits are most of its members, by far; when an AND keeps few of
+    them, they cost up to about a member per 128 documents more than the passes they
+    save (``Compiler.intersect`` then takes the integers). The floor keeps small
+    indexes (and tests) on the sparse path for their rare sets."""
+    return max(FEW_IDS, size >> 7)
 
 
 #: Sets of up to this many members are ``Ids`` whatever their width.
