@@ -435,3 +435,13 @@ def test_permissions_compares_users_with_the_operator_and_times_first_searches(
     for part in ("mix", "text"):
         assert report[part]["gmean_ratio"] > 0 and report[part]["new_users"] > 0
         assert "first_extra_p50_ms" in report[part]
+
+
+def test_sparse_sets_benchmark_runs_both_ways_and_they_agree(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks.sparse_sets`` (its two paths must give the same page)."""
+    from benchmarks import sparse_sets
+
+    assert sparse_sets.main(["--sizes", "1000,5000", "--members", "3,40", "--repeat", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and "integers us" in lines[0]

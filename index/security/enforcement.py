@@ -64,6 +64,8 @@ class IndexView(Protocol):
 
 POLICY_FILE = "policies.json"
 EVENT_LOG_FILE = "events.jsonl"
+#: App callers whose passed checks one policy layer keeps (then it starts again).
+SCOPE_CACHE = 4096
 LOCAL_SITE = SiteInfo(cloud_id="local", name="local site", base_url="http://localhost/wiki")
 
 
@@ -115,6 +117,10 @@ class PolicyLayer:
         self.log = EventLog(engine.index_dir / EVENT_LOG_FILE)
         self.settings = EventSettings()
         self._masks: dict[tuple[str, int], frozenset[str]] = {}
+        #: Callers whose checks passed at a store version: (account, hidden spaces,
+        #: hidden types), emptied with ``_masks``.
+        self._scopes: dict[tuple[Any, ...], tuple[str | None, frozenset[str],
+                                                  frozenset[str]]] = {}
         self._mtime = _signature(path)
         self.last_records: list[Any] = []
         #: Changes an interrupted process had left pending, completed by this layer.
@@ -141,6 +147,7 @@ class PolicyLayer:
             # A rebuilt index restarts its store at version 0: drop every cached mask
             # rather than trust (app, version) keys across files.
             self._masks = {}
+            self._scopes = {}
         return self.store
 
     def _space_keys(self) -> list[str]:
@@ -168,6 +175,23 @@ class PolicyLayer:
         its token may not search (unless ``search_scope`` is False: the front end checked
         the scopes of its own operation) or its user never granted it access."""
         store = self._fresh()
+        key = (caller, strict_scopes, search_scope, store.version)
+        known = self._scopes.get(key)
+        if known is None:
+            known = self._checked_scope(store, caller, strict_scopes, search_scope)
+            if len(self._scopes) >= SCOPE_CACHE:
+                self._scopes = {}
+            self._scopes[key] = known
+        account, hidden_spaces, hidden_types = known
+        return SearchScope(account_id=account, hidden_spaces=hidden_spaces,
+                           hidden_types=hidden_types)
+
+    def _checked_scope(self, store: PolicyStore, caller: AppCaller, strict_scopes: bool,
+                       search_scope: bool) -> tuple[str | None, frozenset[str],
+                                                    frozenset[str]]:
+        """``app_scope``'s checks and answer, which depend on the caller and the store
+        only: an app's searches repeat them only when the store changes (they were most
+        of what a search cost an app more than its user)."""
         registered = store.app(caller.app_id)
         if registered is not None and registered.kind != caller.kind:
             # The installed app's kind decides which checks apply (grants, scopes); a
@@ -178,11 +202,8 @@ class PolicyLayer:
             check_search_scopes(caller)
         if caller.acting_for is not None:
             check_grant(caller, store.grants, store.site or LOCAL_SITE)
-        return SearchScope(
-            account_id=caller.acting_for,
-            hidden_spaces=self._hidden_for_app(store, caller.app_id),
-            hidden_types=hidden_types_for_scopes(caller) if strict_scopes else frozenset(),
-        )
+        return (caller.acting_for, self._hidden_for_app(store, caller.app_id),
+                hidden_types_for_scopes(caller) if strict_scopes else frozenset())
 
     def warnings(self, policy_id: str | None = None) -> list[str]:
         """Policies (or one policy) naming apps not installed or spaces not in the index."""
@@ -214,6 +235,7 @@ class PolicyLayer:
             self.recovered.append(outcome)
             self._mtime = _signature(self.store.path)
             self._masks = {}
+            self._scopes = {}
         return outcome
 
     def change(self, action: str, policy_id: str, **fields: Any) -> PolicyChange:
@@ -235,6 +257,7 @@ class PolicyLayer:
                 utc_now(), self.settings)
         self._mtime = _signature(self.store.path)
         self._masks = {}
+        self._scopes = {}
         if earlier is not None:
             self.recovered.append(earlier)
             journal.publish(earlier, self.bus)
