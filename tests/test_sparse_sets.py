@@ -155,6 +155,7 @@ atoms = st.one_of(
     st.sampled_from(DAYS).map(lambda v: f"created > {v}"),
     st.sampled_from(WORDS).map(lambda v: f"text ~ {v}"),
     st.sampled_from(WORDS).map(lambda v: f"title ~ {v}"),
+    st.sampled_from(WORDS).map(lambda v: f"parent.title ~ {v}"),
     st.sampled_from(["global", "personal", "knowledge_base"]).map(lambda v: f"space.type = {v}"),
 )
 
@@ -226,6 +227,8 @@ def test_searches_answer_alike_with_ids_integers_or_either(
     "text ~ backup AND NOT label = draft",
     "created = 2022-01-11 OR id = 65541",
     "favourite = currentUser() OR label = onboarding",
+    "parent.title ~ home",
+    "parent.title = \"Engineering Home\" AND type = page",
 ])
 def test_known_shapes_answer_alike(engines: dict[str, Engine], text: str,
                                    monkeypatch: pytest.MonkeyPatch) -> None:

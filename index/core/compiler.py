@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
+from itertools import chain
 from typing import Any
 
 from cql import dates, textsearch
@@ -151,6 +152,8 @@ class Compiler:
         self.score_terms: list[tuple[str, str]] = []
         #: While ``describe`` runs: how each clause was evaluated, in words, by clause id.
         self.notes: dict[int, str] | None = None
+        #: Identities of the sets this search holds that outlive it (``lasting``).
+        self._lasting: set[int] = set()
 
     # --- describing the plan ----------------------------------------------------------
 
@@ -358,7 +361,6 @@ class Compiler:
         if name.startswith(PROPERTY_PREFIX):
             return self.property_clause(clause, op)
         values = self.values(clause)
-        snap = self.snap
         if name in EXACT_FIELDS:
             index_field, fix = EXACT_FIELDS[name]
             keys = [fix(v) for v in values]
@@ -374,8 +376,8 @@ class Compiler:
             keys = [title_key(v) for v in values]
             self.note(clause, lambda: "parent in ids of readable documents with title_key "
                       f"in {shown_set(keys)}")
-            parents = snap.terms("title_key", keys)
-            return self.children_of(parents & self.readable())
+            return self.children_of(self.intersect(
+                [self.term_set("title_key", keys), self.lasting(self.readable())]))
         if name == "favourite":
             return self.favourites(clause)
         if name == "space.type":
@@ -499,10 +501,23 @@ class Compiler:
         where, readable = self.snap.docnum_by_id, self.readable(by_permission=False)
         return [i for i in ids if i in where and readable >> where[i] & 1]
 
-    def children_of(self, parents: DocSet) -> DocSet:
+    def children_of(self, parents: Hits) -> Hits:
         """The live documents whose parent is in ``parents`` (``index.core.links``: from
-        the snapshot's parent column, not a term lookup per parent)."""
-        return links.children_of(self.snap, parents)
+        the snapshot's parent column, not a term lookup per parent). Sparse parents give
+        sparse children, read from the column's groups, once the snapshot has them or
+        when there are too many parents to look up one by one."""
+        snap = self.snap
+        if not isinstance(parents, array) or (
+                links.PARENT_ARRAY not in snap.cache and len(parents) <= links.FEW_PARENTS):
+            return links.children_of(snap, self.dense(parents))
+        groups = links.children(snap).groups
+        # Each document has one parent: the groups of distinct parents never overlap.
+        found = array("i", sorted(chain.from_iterable(map(groups.__getitem__, parents))))
+        if snap.has_deletions:
+            found = docsets.select(found, self.flags_of(self.lasting(snap.live))[0])
+        if len(found) > docsets.sparse_limit(snap.size):
+            return docsets.from_ids(found, snap.size)
+        return found
 
     # --- dates -------------------------------------------------------------------------
 
@@ -662,8 +677,8 @@ class Compiler:
         if name == "parent.title":
             self.note(clause, lambda: "parent in ids of readable documents matching whoosh: "
                       f"{whoosh_text(tree, ('title',))}")
-            return self.children_of(self.dense(self.text_docs(tree, ("title",)))
-                                    & self.readable())
+            return self.children_of(self.intersect(
+                [self.text_docs(tree, ("title",)), self.lasting(self.readable())]))
         if name.startswith(PROPERTY_PREFIX):
             self.note(clause, lambda: f"stored property values matching {raw!r}")
             found = self.property_values(name)
