@@ -235,18 +235,23 @@ class Compiler:
         if where is None:
             return self.universe
         # A top-level AND and the universe are one intersection: one pass over the ids.
-        parts = ([self.expr(child, True) for child in where.operands]
-                 if isinstance(where, And) else [self.expr(where, True)])
+        parts = ([self.evaluate(child, True) for child in where.operands]
+                 if isinstance(where, And) else [self.evaluate(where, True)])
         return self.intersect([*parts, self.universe])
 
     # --- boolean structure -------------------------------------------------------------
 
-    def expr(self, node: Expr, positive: bool) -> Hits:
+    def expr(self, node: Expr, positive: bool) -> DocSet:
+        """``node``'s documents as an integer set (what front ends read: the REPL's
+        plan); the compiler itself keeps the sparse form (``evaluate``)."""
+        return self.dense(self.evaluate(node, positive))
+
+    def evaluate(self, node: Expr, positive: bool) -> Hits:
         if isinstance(node, Clause):
             return self.clause(node, positive)
         if isinstance(node, Not):
-            return self.universe & ~self.dense(self.expr(node.operand, not positive))
-        parts = [self.expr(child, positive) for child in node.operands]
+            return self.universe & ~self.dense(self.evaluate(node.operand, not positive))
+        parts = [self.evaluate(child, positive) for child in node.operands]
         return self.intersect(parts) if isinstance(node, And) else self.union(parts)
 
     def clause(self, clause: Clause, positive: bool) -> Hits:
