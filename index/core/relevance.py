@@ -42,6 +42,8 @@ from index.core.docsets import DocSet, Hits, Ids
 Terms = tuple[tuple[str, str], ...]
 #: Term sets whose base order one snapshot keeps (a few bytes per scored document each).
 BASE_CACHE = 64
+#: Flags of the holders of a term set one snapshot keeps (a byte per document each).
+HOLDER_FLAGS = 16
 #: Universes' statistics one snapshot keeps (a few hundred bytes each).
 STATISTICS_CACHE = 2048
 #: A term whose exact-over-base ratio exceeds this is scored outright, not walked.
@@ -244,11 +246,11 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: Hits, total: int,
     stats = statistics(snap, terms, universe)
     rank = default.rank
     if isinstance(hits, array):
-        holding = _holder_flags(snap, terms, base)
-        few = docsets.select(hits, holding)
-        if len(few) <= needed or len(few) * len(few) * 8 <= needed * len(base.order):
+        if len(hits) <= needed or len(hits) * len(hits) * 8 <= needed * len(base.order):
+            holding = _holder_flags(snap, terms, base)
+            few = docsets.select(hits, holding)
             return _score_few(few, hits, holding, stats, needed, default)
-        hits = docsets.dense(hits, snap.size)  # many scored hits: walk the base order
+        hits = docsets.dense(hits, snap.size)  # many hits: walk the base order
     scored = hits & base.holders
     count = docsets.count(scored)
 
@@ -273,7 +275,7 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: Hits, total: int,
 
 def _holder_flags(snap: Snapshot, terms: Terms, base: _Base) -> bytearray:
     """``docsets.flags`` of the documents holding a term (kept with the base order)."""
-    cache = lru.on(snap, "relevance_holders", BASE_CACHE)
+    cache = lru.on(snap, "relevance_holders", HOLDER_FLAGS)
     found = cache.get(terms)
     if found is None or found[0] is not base:
         found = cache.put(terms, (base, docsets.flags(base.holders, snap.size)))
