@@ -154,7 +154,7 @@ def score(d: int, stats: Statistics) -> float:
     return out
 
 
-def live_scores(snap: Snapshot, stats: Statistics) -> array[float]:
+def live_scores(snap: Snapshot, stats: Statistics) -> list[float]:
     """The BM25F score of every document by number (0.0 where it holds no term), for
     statistics over the live documents, whose term frequencies list only live documents.
 
@@ -162,14 +162,22 @@ def live_scores(snap: Snapshot, stats: Statistics) -> array[float]:
     which take few distinct values (Whoosh keeps lengths in a byte): each pair is
     computed once, by ``score``'s operations in its order, and every posting is then a
     lookup and an addition in place, run by C iterators (a Python step per posting was
-    0.5 s for two common words at 100,000 items)."""
-    out = array("d", bytes(8 * snap.size))
+    0.5 s for two common words at 100,000 items). The sums are kept in a list, whose
+    items are read without making a float each time (an ``array('d')`` makes one per
+    read), and the first term's contributions are stored, not added to 0.0 (the same
+    float: ``0.0 + x == x``, and every contribution is positive)."""
+    out = [0.0] * snap.size
     get, put = out.__getitem__, out.__setitem__
+    first = True
     for lengths, avgdl, tokens in stats.plan:
         for idf, docs, tfs in tokens:
             part = _Contributions(idf, avgdl).__getitem__
             found = map(part, zip(tfs, map(lengths.__getitem__, docs), strict=False))
-            deque(map(put, docs, map(op.add, map(get, docs), found)), maxlen=0)
+            if first:
+                deque(map(put, docs, found), maxlen=0)
+                first = False
+            else:
+                deque(map(put, docs, map(op.add, map(get, docs), found)), maxlen=0)
     return out
 
 
