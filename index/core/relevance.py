@@ -57,42 +57,45 @@ _SLACK = 1 + 1e-9
 
 class LengthSlices:
     """A field's token counts as bit slices: slice ``j`` holds the documents whose count has
-    bit ``j`` set, so the total over a set ``S`` is ``sum(popcount(slice_j & S) << j)``."""
+    bit ``j`` set, so the total over a set ``S`` is ``sum(popcount(slice_j & S) << j)``.
+
+    A document set's byte ``m`` holds documents ``8m`` to ``8m + 7``, so slice ``j``'s bytes
+    are made from eight strided columns of the counts' bytes (column ``i``: byte ``j // 8``
+    of documents ``8m + i``), each translated to its bit ``j % 8`` placed at bit ``i`` and
+    OR-ed: C work on an eighth of the index per column, with no pass over every document
+    in Python (the four text fields' slices took 40 ms at 100,000 items by packing a byte
+    per document, 10 ms so)."""
 
     def __init__(self, lengths: array[int], size: int) -> None:
-        values = array("I", lengths)
+        values = lengths if isinstance(lengths, array) and lengths.itemsize == 4 \
+            else array("I", lengths)
         if sys.byteorder == "big":
+            values = array("I", values)
             values.byteswap()
-        raw = values.tobytes()
-        top = max(values, default=0).bit_length()
+        lanes = (size + 7) >> 3
+        raw = values.tobytes()[:size << 2].ljust(lanes << 5, b"\0")  # whole lanes of 8
+        zero = bytes(lanes)
         self.slices: list[DocSet] = []
-        for j in range(top):
-            column = raw[j >> 3::4].translate(_BIT_OF_BYTE[j & 7])
-            self.slices.append(_pack(column, size))
+        for k in range(4):  # the counts' byte k: bits 8k to 8k + 7
+            columns = [raw[(i << 2) + k::32] for i in range(8)]
+            if all(map(zero.__eq__, columns)):
+                self.slices.extend([docsets.EMPTY] * 8)
+                continue
+            for placed in _PLACED:
+                plane = docsets.EMPTY
+                for column, table in zip(columns, placed, strict=True):
+                    plane |= int.from_bytes(column.translate(table), "little")
+                self.slices.append(plane)
+        while self.slices and not self.slices[-1]:
+            self.slices.pop()
 
     def total(self, docs: DocSet) -> int:
         return sum((s & docs).bit_count() << j for j, s in enumerate(self.slices))
 
 
-#: ``_BIT_OF_BYTE[j]`` maps a byte to 1 when its bit ``j`` is set, else to 0.
-_BIT_OF_BYTE = [bytes((b >> j) & 1 for b in range(256)) for j in range(8)]
-
-
-def _pack(column: bytes, size: int) -> DocSet:
-    """One byte per document (0 or 1) to a document set, with whole-integer shifts: each
-    64-bit lane's eight flags are gathered into its lowest byte, then every eighth byte kept."""
-    lanes = (size + 7) >> 3
-    x = int.from_bytes(column.ljust(lanes << 3, b"\0"), "little")
-    for shift, pattern in _GATHER:
-        x = (x | x >> shift) & int.from_bytes(pattern * lanes, "little")
-    return int.from_bytes(x.to_bytes(lanes << 3, "little")[::8], "little")
-
-
-_GATHER = (
-    (7, (0x0003000300030003).to_bytes(8, "little")),
-    (14, (0x0000000F0000000F).to_bytes(8, "little")),
-    (28, (0x00000000000000FF).to_bytes(8, "little")),
-)
+#: ``_PLACED[b][i]`` maps a byte to its bit ``b`` moved to bit ``i``.
+_PLACED = [[bytes(((x >> b) & 1) << i for x in range(256)) for i in range(8)]
+           for b in range(8)]
 
 
 def length_slices(snap: Snapshot, field: str) -> LengthSlices:
