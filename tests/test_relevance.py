@@ -162,3 +162,52 @@ def test_length_slices_sum_a_column_over_any_set(world: World) -> None:
         for keep in (1.0, 0.5, 0.01, 0.0):
             docs = thinned(snap.live, keep, rng, snap.size) if keep else docsets.EMPTY
             assert slices.total(docs) == sum(lengths[d] for d in docsets.members(docs))
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=90), st.data())
+def test_length_slices_hold_every_bit_of_any_counts(counts: list[int],
+                                                   data: st.DataObject) -> None:
+    """Any counts (every one of the 32 bits, any number of documents, not a multiple of
+    8): the total over any subset is the plain sum."""
+    from array import array
+
+    slices = relevance.LengthSlices(array("I", counts), len(counts))
+    chosen = data.draw(st.sets(st.integers(0, max(len(counts) - 1, 0))) if counts
+                       else st.just(set()))
+    docs = docsets.from_ids(sorted(chosen), len(counts))
+    assert slices.total(docs) == sum(counts[d] for d in chosen)
+    assert slices.total(docsets.full(len(counts))) == sum(counts)
+
+
+_TF = st.floats(0.5, 300.0, width=32).map(lambda x: float(round(x)) or 1.0) | st.floats(
+    0.125, 50.0, width=32)
+
+
+@given(st.integers(1, 60).flatmap(lambda size: st.tuples(
+    st.just(size),
+    st.lists(st.integers(0, 70_000), min_size=size, max_size=size),
+    st.lists(st.tuples(st.floats(0.1, 5000.0), st.lists(st.tuples(
+        st.floats(0.05, 12.0), st.sets(st.integers(0, size - 1), min_size=1), st.data()),
+        min_size=1, max_size=3)), min_size=1, max_size=4))))
+def test_live_scores_are_bit_identical_to_score(world_spec: Any) -> None:
+    """``live_scores`` (per distinct (frequency, length) pair, summed in place in plan
+    order) gives every document exactly the float ``score`` gives it, for generated
+    lengths, term frequencies, idf and average lengths over any plan of fields and terms."""
+    from array import array
+    from types import SimpleNamespace
+
+    size, field_lengths, fields = world_spec
+    plan = []
+    for avgdl, tokens in fields:
+        lengths = array("i", field_lengths)
+        terms = []
+        for idf, holders, data in tokens:
+            docs = array("i", sorted(holders))
+            tfs = array("f", [data.draw(_TF) for _ in docs])
+            terms.append((idf, docs, tfs))
+        plan.append((lengths, avgdl, terms))
+    stats = relevance.Statistics({}, {}, plan)
+    got = relevance.live_scores(SimpleNamespace(size=size), stats)  # type: ignore[arg-type]
+    for d in range(size):
+        expected = relevance.score(d, stats)
+        assert got[d] == expected and math.copysign(1, got[d]) == math.copysign(1, expected)
