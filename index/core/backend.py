@@ -870,9 +870,9 @@ class Snapshot:
             live = docsets.as_bytes(self.live, self.size) if self.reader.has_deletions() \
                 else None
             for ids, weights, _ in self._blocks(field, token):
-                if live is None:
-                    docs.extend(ids)
-                    tfs.extend(weights)
+                if live is None:  # (from a list: extending by an iterator is twice as slow)
+                    docs.fromlist(ids if isinstance(ids, list) else list(ids))
+                    tfs.fromlist(list(weights))
                 else:  # documents deleted since the build hold no term
                     for d, w in zip(ids, weights, strict=True):
                         if live[d >> 3] >> (d & 7) & 1:
@@ -1017,8 +1017,9 @@ def _stored_blocks(sub: Any, field: str, token: str, offset: int
         header = pickle.load(block)
         data = block.read()
         deltas, weights, _ = pickle.loads(zlib.decompress(data) if header[3] else data)
-        ids = accumulate(deltas, initial=offset)
-        next(ids)  # the offset itself
+        running = accumulate(deltas, initial=offset)
+        next(running)  # the offset itself
+        ids = list(running)
         if weights is None or isinstance(weights, float):
             weights = repeat(1.0 if weights is None else weights, header[0])
         out.append((ids, weights, None))
