@@ -174,8 +174,9 @@ def live_scores(snap: Snapshot, stats: Statistics) -> list[float]:
     get, put = out.__getitem__, out.__setitem__
     first = True
     for lengths, avgdl, tokens in stats.plan:
-        for idf, docs, tfs in tokens:
+        for idf, term_docs, tfs in tokens:
             part = _Contributions(idf, avgdl).__getitem__
+            docs = term_docs.tolist()  # each number made once, not once per pass
             found = map(part, zip(tfs, map(lengths.__getitem__, docs), strict=False))
             if first:
                 deque(map(put, docs, found), maxlen=0)
