@@ -15,9 +15,11 @@ from pathlib import Path
 
 from sitegen import all_ids, item, write_site
 from whoosh.query import Or, Phrase
+from whoosh.reading import TermNotFound
 
 from index import Engine
-from index.core.backend import TEXT_FIELDS, analyze
+from index.core import docsets
+from index.core.backend import TEXT_FIELDS, Snapshot, analyze
 
 WORDS = ["red", "fox", "jumps", "over", "lazy", "dog", "red", "red", "fox"]
 PHRASES = ["red fox", "fox red", "red red", "red fox jumps", "lazy dog", "dog red fox",
@@ -82,3 +84,40 @@ def test_lengths_and_numeric_columns_match_whoosh_per_document_reads(tmp_path: P
                             [0] * sub.doc_count_all())
         assert list(snap.column(field)) == expected
         assert any(expected)
+
+
+def whoosh_postings(snap: Snapshot, field: str, token: str) -> list[tuple[int, float]]:
+    """Live (document, weight) of a term by Whoosh's own matcher (which skips deleted
+    documents and adds each segment's offset)."""
+    try:
+        matcher = snap.reader.postings(field, token)
+    except TermNotFound:
+        return []
+    out = []
+    while matcher.is_active():
+        out.append((matcher.id(), matcher.weight()))
+        matcher.next()
+    return out
+
+
+def test_postings_read_from_the_mapped_file_match_whoosh_matchers(tmp_path: Path) -> None:
+    """Term frequencies (a common word's from its field's companion) and document sets read
+    straight from the postings file equal Whoosh's matchers over several segments (blocks
+    of 128 postings, the last one short) with deleted documents; so do absent terms."""
+    snap = segmented(tmp_path).store.snapshot()
+    assert len(snap.reader.readers) > 1 and snap.reader.has_deletions()
+    assert snap.common, "the test needs common words (read from companions)"
+    live = set(docsets.members(snap.live))
+    checked = 0
+    for field in TEXT_FIELDS:
+        for token in sorted({t for w in WORDS for t in analyze(w)}) + ["nosuchword"]:
+            expected = whoosh_postings(snap, field, token)
+            docs, tfs = snap.term_frequencies(field, token)
+            assert list(zip(docs, tfs, strict=True)) == expected, (field, token)
+            assert set(docsets.members(snap.term(field, token))) == {d for d, _ in expected}
+            checked += len(expected) > 128
+    for field, value in (("space", "a"), ("entity", "content"), ("type", "page")):
+        expected_ids = [d for d, _ in whoosh_postings(snap, field, value)]
+        assert expected_ids and set(expected_ids) <= live
+        assert list(snap.term_ids(field, value)) == expected_ids, (field, value)
+    assert checked >= 3
