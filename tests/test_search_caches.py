@@ -54,6 +54,23 @@ def test_members_lists_every_member_in_order(ids: list[int], dense: bool) -> Non
         assert docsets.members(docs, count) == want
 
 
+@given(st.integers(1, 3_000).flatmap(lambda size: st.tuples(
+    st.just(size), st.lists(st.integers(0, size - 1), max_size=600),
+    st.sampled_from(["list", "array", "iterator"]))))
+def test_from_ids_is_the_set_of_its_ids_by_either_way(case: tuple[int, list[int], str]
+                                                      ) -> None:
+    """Few ids set bit by bit, many (dense) marked a byte per document then packed, an
+    iterator of unknown length: each is the plain sum of distinct bits (repeated and
+    unsorted ids, sizes not a multiple of 8, the last document)."""
+    from array import array
+
+    size, ids, form = case
+    given_ids = {"list": ids, "array": array("i", ids), "iterator": iter(ids)}[form]
+    assert docsets.from_ids(given_ids, size) == sum(1 << d for d in set(ids))
+    assert docsets.from_flags(bytes(d in set(ids) for d in range(size))) == sum(
+        1 << d for d in set(ids))
+
+
 def test_members_of_bytes_with_several_bits_and_the_top_bit() -> None:
     ids = [0, 1, 7, 8, 63, 64, 65, 100_000, 100_001, 100_007]
     assert docsets.members(docsets.from_ids(ids, 100_008)) == ids

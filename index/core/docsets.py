@@ -17,8 +17,9 @@ does. ``Hits`` is either form; ``dense`` and ``ids`` convert.
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from collections.abc import Iterable, Sequence, Sized
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from operator import itemgetter, ne
 from typing import TypeAlias
 
@@ -39,16 +40,43 @@ _BITS: tuple[tuple[int, ...], ...] = tuple(
 def from_ids(ids: Iterable[int], size: int) -> DocSet:
     """The set of ``ids`` (all below ``size``).
 
-    A few ids (a sized collection) are set bit by bit: no buffer as wide as the index."""
-    if isinstance(ids, Sized) and len(ids) <= FEW:
-        out = EMPTY
-        for d in ids:
-            out |= 1 << d
-        return out
+    A few ids (a sized collection) are set bit by bit: no buffer as wide as the index.
+    Many (one per ``DENSE_IDS`` documents or more) are set a byte per document by C
+    (``from_flags``): a fifth to a third less than a Python step per id."""
+    if isinstance(ids, Sized):
+        if len(ids) <= FEW:
+            out = EMPTY
+            for d in ids:
+                out |= 1 << d
+            return out
+        if len(ids) * DENSE_IDS >= size:
+            marked = bytearray(((size >> 3) + 1) << 3)
+            deque(map(marked.__setitem__, ids, repeat(1)), maxlen=0)
+            return from_flags(marked)
     buf = bytearray((size >> 3) + 1)
     for d in ids:
         buf[d >> 3] |= 1 << (d & 7)
     return int.from_bytes(buf, "little")
+
+
+#: ``from_ids`` marks bytes when there is an id per this many documents or more (below
+#: that, its Python step per id costs less than a pass over a byte per document).
+DENSE_IDS = 16
+
+
+def from_flags(marked: bytes | bytearray) -> DocSet:
+    """The set of the documents whose byte is not zero (``marked``: a byte per document).
+    Byte ``m`` of a set holds documents ``8m`` to ``8m + 7``, so document ``8m + i`` is
+    byte ``m`` of the strided column ``marked[i::8]``, translated to bit ``i``: eight C
+    passes over an eighth of the bytes each."""
+    out = EMPTY
+    for i, table in enumerate(_TO_BIT):
+        out |= int.from_bytes(marked[i::8].translate(table), "little")
+    return out
+
+
+#: ``_TO_BIT[i]`` maps zero to zero and any other byte to bit ``i``.
+_TO_BIT = [bytes(0 if x == 0 else 1 << i for x in range(256)) for i in range(8)]
 
 
 def full(size: int) -> DocSet:
