@@ -70,3 +70,15 @@ def all_ids(engine: Any, query: str, **kwargs: Any) -> list[str]:
         if page.next is None:
             return seen
         page = engine.search(query, limit=50, cursor=page.next, **kwargs)
+
+
+def every_answer(engine: Any, queries: Iterable[str], callers: Iterable[Any]) -> list[Any]:
+    """Each query's total and results (with highlighted excerpts) for each caller: what
+    differential tests compare between a written index, a reopened one and a fresh build."""
+    callers = list(callers)
+    out = []
+    for query in queries:
+        for caller in callers:
+            page = engine.search(query, caller=caller, limit=100, excerpt="highlight")
+            out.append((query, page.totalSize, [r.model_dump() for r in page.results]))
+    return out

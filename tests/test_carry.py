@@ -18,7 +18,7 @@ import pytest
 import whoosh.index
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sitegen import BLOCKED_APP, USER, item, write_site
+from sitegen import BLOCKED_APP, USER, every_answer, item, write_site
 
 from index import AnonymousCaller, Engine
 from index import engine as engine_module
@@ -72,12 +72,7 @@ def restrict(page: dict[str, Any], pick: int) -> None:
 
 
 def answers(engine: Engine) -> list[Any]:
-    out = []
-    for query in QUERIES:
-        for caller in CALLERS:
-            page = engine.search(query, caller=caller, limit=100, excerpt="highlight")
-            out.append((query, page.totalSize, [r.model_dump() for r in page.results]))
-    return out
+    return every_answer(engine, QUERIES, CALLERS)
 
 
 def check_file(index_dir: Path, rules: Any) -> None:

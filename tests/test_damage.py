@@ -157,8 +157,8 @@ def test_a_settled_index_opens_without_reading_its_files(index: Path, reads: lis
     assert reads == names
 
 
-def test_a_build_records_the_signatures_of_what_it_wrote(index: Path) -> None:
-    whoosh = index / "whoosh"
+def assert_signatures_recorded(whoosh: Path) -> None:
+    """Every file of the manifest has its CRC and current stat signature in the record."""
     files = json.loads((whoosh / manifest.MANIFEST_FILE).read_text())["files"]
     stats = json.loads((whoosh / manifest.STAT_FILE).read_text())["files"]
     assert sorted(stats) == sorted(files)
@@ -166,6 +166,10 @@ def test_a_build_records_the_signatures_of_what_it_wrote(index: Path) -> None:
         st = (whoosh / name).stat()
         assert stats[name] == [crc, st.st_dev, st.st_ino, size, st.st_mtime_ns,
                                st.st_ctime_ns]
+
+
+def test_a_build_records_the_signatures_of_what_it_wrote(index: Path) -> None:
+    assert_signatures_recorded(index / "whoosh")
 
 
 @pytest.mark.parametrize("suffix", [".seg", ".toc", "cql-derived.bin"])
@@ -289,13 +293,7 @@ def test_upserts_record_the_signatures_of_their_files(index: Path, reads: list[s
     engine = Engine.open(index)
     assert engine.upsert([item("100", title="fresh")]) == []
     whoosh = index / "whoosh"
-    files = json.loads((whoosh / manifest.MANIFEST_FILE).read_text())["files"]
-    stats = json.loads((whoosh / manifest.STAT_FILE).read_text())["files"]
-    assert sorted(stats) == sorted(files)
-    for name, (size, crc) in files.items():
-        st = (whoosh / name).stat()
-        assert stats[name] == [crc, st.st_dev, st.st_ino, size, st.st_mtime_ns,
-                               st.st_ctime_ns]
+    assert_signatures_recorded(whoosh)
     tick_past(list(whoosh.iterdir()))
     Engine.open(index)  # reads what the record could not yet vouch for (the same tick)
     reads.clear()

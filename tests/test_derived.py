@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sitegen import BLOCKED_APP, USER, item, write_site
+from sitegen import BLOCKED_APP, USER, every_answer, item, write_site
 from test_permissions_properties import STATUSES, PermSite, perm_sites, write_perm_site
 
 from index import AnonymousCaller, Engine
@@ -57,12 +57,7 @@ def content() -> list[dict[str, Any]]:
 
 
 def answers(engine: Engine) -> list[Any]:
-    out = []
-    for query in QUERIES:
-        for caller in CALLERS:
-            page = engine.search(query, caller=caller, limit=100, excerpt="highlight")
-            out.append((query, page.totalSize, [r.model_dump() for r in page.results]))
-    return out
+    return every_answer(engine, QUERIES, CALLERS)
 
 
 def drop_derived(index_dir: Path) -> None:
