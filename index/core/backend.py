@@ -26,6 +26,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from functools import cached_property
 from itertools import accumulate, chain, compress, islice, repeat
+from os.path import exists
 from pathlib import Path
 from typing import Any
 
@@ -385,13 +386,26 @@ class IndexStore:
         of them drops it.
         """
         snap = self._snapshot
-        if snap is not None and snap.searcher.up_to_date():
+        if snap is not None and self._latest(snap):
             return snap
         with self._refresh:
             snap = self._snapshot
-            if snap is None or not snap.searcher.up_to_date():
+            if snap is None or not self._latest(snap):
                 snap = self._snapshot = self._open_latest()
         return snap
+
+    def _latest(self, snap: Snapshot) -> bool:
+        """Is ``snap`` of the newest commit? Whoosh asks by listing the directory (13 us
+        a search); two stats say the same: a commit writes the next generation's table of
+        contents, then removes every other one, so ours exists and the next does not
+        exactly while no commit has finished since. (Mid-commit either answer is right.)"""
+        toc, generation = self._toc, snap.reader.generation()
+        return exists(toc % generation) and not exists(toc % (generation + 1))
+
+    @cached_property
+    def _toc(self) -> str:
+        """The path of a generation's table of contents, as a %-format."""
+        return os.path.join(str(self.path), f"_{self._ix.indexname}_%d.toc")
 
     def _open_latest(self) -> Snapshot:
         """Open the newest commit, retrying when a writer in another process removes the
