@@ -93,15 +93,16 @@ def check_file(index_dir: Path, rules: Any) -> None:
             assert ranks is not None
             assert (dense_ranks([ranks[d] for d in live])
                     == dense_ranks([computed[d] for d in live])), field
-        name = engine_module._ordering_name(engine_module.DEFAULT_ORDER)
-        order, rank = on.array(f"{name}:order"), on.array(f"{name}:rank")
-        assert order is not None and rank is not None
-        assert sorted(order) == list(range(fresh.size))
-        assert all(order[rank[d]] == d for d in range(fresh.size))
-        expected = engine_module._ordering(fresh, engine_module.DEFAULT_ORDER).order
         raw = fresh.live_bytes
-        alive = [d for d in order if raw[d >> 3] >> (d & 7) & 1]
-        assert alive == [d for d in expected if raw[d >> 3] >> (d & 7) & 1]
+        for keys in engine_module.STORED_ORDERS:  # same order of the live documents
+            name = engine_module._ordering_name(keys)
+            order, rank = on.array(f"{name}:order"), on.array(f"{name}:rank")
+            assert order is not None and rank is not None, name
+            assert sorted(order) == list(range(fresh.size))
+            assert all(order[rank[d]] == d for d in range(fresh.size))
+            expected = engine_module._ordering(fresh, keys).order
+            alive = [d for d in order if raw[d >> 3] >> (d & 7) & 1]
+            assert alive == [d for d in expected if raw[d >> 3] >> (d & 7) & 1], name
         assert on.array(links.PARENT_ARRAY) == links.parent_docnums(fresh)
         for field in engine_module.FEW_VALUED:
             for value in fresh.lexicon(field):

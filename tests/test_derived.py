@@ -5,6 +5,7 @@ absent."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,8 +17,10 @@ from sitegen import BLOCKED_APP, USER, every_answer, item, write_site
 from test_permissions_properties import STATUSES, PermSite, perm_sites, write_perm_site
 
 from index import AnonymousCaller, Engine
+from index import engine as engine_module
 from index.core import manifest
 from index.core.backend import IndexStore
+from index.core.columns import build_ordering
 from index.core.derived import DERIVED_FILE
 from index.security import permissions
 from index.site import catalogue
@@ -30,6 +33,8 @@ QUERIES = [
     "lastmodified > 2024-02-03 ORDER BY lastmodified",
     "parent = 1", "container = 4", "ancestor = 1 ORDER BY title DESC",
     "parent.title ~ root", "parent.title = \"Root\"", "parent.title ~ \"restricted\"",
+    "type IN (page, blogpost) ORDER BY space DESC, title", "space IN (A, B) ORDER BY type, id DESC",
+    "type IN (page, comment) ORDER BY type DESC, created",
 ]
 CALLERS = [None, USER, BLOCKED_APP, AnonymousCaller()]
 
@@ -58,6 +63,26 @@ def content() -> list[dict[str, Any]]:
 
 def answers(engine: Engine) -> list[Any]:
     return every_answer(engine, QUERIES, CALLERS)
+
+
+def test_orderings_from_a_stored_one_are_those_built_from_ranks(tmp_path: Path) -> None:
+    """A key list ending in a stored ordering's key starts from that ordering (with the
+    file and without it); the result is the ordering three sorts of every document give."""
+    lines = [item(str(n), ["page", "blogpost"][n % 2], space="AB"[n % 3 == 0],
+                  title=f"t{n % 4}", day=n % 5 + 1) for n in range(1, 40)]
+    Engine.build(write_site(tmp_path / "site", lines), tmp_path / "ix")
+    for present in (True, False):
+        if not present:
+            drop_derived(tmp_path / "ix")
+        snap = Engine.open(tmp_path / "ix").store.snapshot()
+        assert (snap.derived is not None) == present
+        for last in engine_module.STORED_ORDERS:
+            for first in itertools.product(engine_module.SORT_FIELDS, (False, True)):
+                keys = (first, *last)
+                expected = build_ordering(
+                    snap.size, [(engine_module._ranks(snap, f), d) for f, d in keys],
+                    engine_module._ranks(snap, "id").__getitem__)
+                assert engine_module._ordering(snap, keys).order == expected.order, keys
 
 
 def drop_derived(index_dir: Path) -> None:
