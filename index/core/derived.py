@@ -1,10 +1,11 @@
 """Structures derived from one commit of the index, written once and read by memory map.
 
 The first query after opening an index needs things Whoosh does not store in a form a
-query can use: the dense ranks of every sort key, the default ordering, the document
-sets of the few-valued fields (entity, status, type, space), each document's parent as
-a document number (``index.core.links``) and the postings that the permission gates
-look up. Rebuilt from Whoosh's columns and postings in Python they cost
+query can use: the dense ranks of every sort key, the default ordering and those of the
+usual sorts (``engine.STORED_ORDERS``: building one is two sorts of every document), the
+document sets of the few-valued fields (entity, status, type, space), each document's
+parent as a document number (``index.core.links``) and the postings that the permission
+gates look up. Rebuilt from Whoosh's columns and postings in Python they cost
 0.6-1.6 s at 100,000 items on every open. A build writes them here (``DERIVED_FILE`` in
 the Whoosh directory, recorded in the manifest with the rest of the build, and swapped
 in with it); a snapshot decodes each part the first time it is asked for, at C speed
