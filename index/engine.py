@@ -33,7 +33,7 @@ import cql
 from cql.ast import Query
 from index.core import derived, docsets, links, manifest, relevance
 from index.core.backend import TEXT_FIELDS, IndexStore, Snapshot
-from index.core.carry import Plan, patch_order, patch_ranks
+from index.core.carry import Plan, patch_ordering, patch_ranks
 from index.core.columns import Ordering, build_ordering, dense_ranks
 from index.core.compiler import Catalog, Compiler, SearchScope
 from index.core.context import SearchContext
@@ -1028,7 +1028,8 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     old = before.derived
     plan = Plan(before.segments, snap.segments)
     order_names = [_ordering_name(keys) for keys in STORED_ORDERS]
-    names = [*(f"ranks:{f}" for f in SORT_FIELDS), *(f"{n}:order" for n in order_names),
+    names = [*(f"ranks:{f}" for f in SORT_FIELDS),
+             *(f"{n}:{part}" for n in order_names for part in ("order", "rank")),
              *(f"column:{f}" for f in ("num", "created", "lastmodified")),
              *(f"lengths:{f}" for f in TEXT_FIELDS), links.PARENT_ARRAY]
     if old is None or not plan.kept or len(plan.fresh_docs) > CARRY_MAX_FRESH:
@@ -1101,9 +1102,8 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
         known = {d: old_ranks[p] for d, p in previous.items() if read(d) == read_old(p)}
         arrays[f"ranks:{field}"] = patch_ranks(old_ranks, plan, read, known)
     for keys, name in zip(STORED_ORDERS, order_names, strict=True):
-        ordering = Ordering(patch_order(stored[f"{name}:order"], plan,
-                                        _order_key(arrays, keys)), snap.size)
-        arrays[f"{name}:order"], arrays[f"{name}:rank"] = ordering.order, ordering.rank
+        arrays[f"{name}:order"], arrays[f"{name}:rank"] = patch_ordering(
+            stored[f"{name}:order"], stored[f"{name}:rank"], plan, _order_key(arrays, keys))
     arrays[links.PARENT_ARRAY] = links.carry_parents(stored[links.PARENT_ARRAY], plan,
                                                      before, snap)
     # The gates from the postings carried (and any the write made necessary), and the
@@ -1118,7 +1118,7 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
 def _order_key(arrays: Mapping[str, Any], keys: tuple[tuple[str, bool], ...]
                ) -> Callable[[int], tuple[int, ...]]:
     """A document's place in the ordering by ``keys`` then id, from the ranks in
-    ``arrays`` (descending keys negated), for ``patch_order``."""
+    ``arrays`` (descending keys negated), for ``patch_ordering``."""
     signs = [(arrays[f"ranks:{field}"], -1 if descending else 1)
              for field, descending in keys]
     ids = arrays["ranks:id"]

@@ -24,7 +24,7 @@ from index import AnonymousCaller, Engine
 from index import engine as engine_module
 from index.core import derived, docsets, links
 from index.core.backend import TEXT_FIELDS, Snapshot
-from index.core.carry import Plan, patch_ranks
+from index.core.carry import Plan, patch_ordering, patch_ranks
 from index.core.columns import dense_ranks
 from index.security.permissions import derived_arrays
 
@@ -233,3 +233,35 @@ def test_patched_ranks_order_as_dense_ranks_do(old_values: list[int],
              for i, v in enumerate(fresh) if v in old_values and data.draw(st.booleans())}
     ranks = patch_ranks(old_ranks, plan, values.__getitem__, known)
     assert dense_ranks(list(ranks)) == dense_ranks(values)
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=20),
+       st.lists(st.integers(0, 5), min_size=1, max_size=20),
+       st.lists(st.integers(-1, 6), max_size=8), st.sampled_from(["ab", "a", "b"]))
+def test_patched_orderings_are_the_sorted_ones(first: list[int], second: list[int],
+                                               fresh: list[int], kept: str) -> None:
+    """``patch_ordering`` with segment a, b or both kept (b moving down when a goes) and a
+    fresh segment or none (a write that only deletes): the order and ranks of sorting the
+    new documents by (value, label)."""
+    old = [("a", 0, len(first)), ("b", len(first), len(second))]
+    values = {"a": first, "b": second}
+    labels = {"a": list(range(len(first))), "b": list(range(len(first), len(old_values :=
+                                                                  first + second)))}
+    new, new_values, new_labels = [], [], []
+    for sid in kept:
+        new.append((sid, len(new_values), len(values[sid])))
+        new_values += values[sid]
+        new_labels += labels[sid]
+    if fresh:
+        new.append(("c", len(new_values), len(fresh)))
+    new_values += fresh
+    new_labels += range(100, 100 + len(fresh))
+    old_order = sorted(range(len(old_values)), key=lambda d: (old_values[d], d))
+    old_rank = [0] * len(old_order)
+    for position, d in enumerate(old_order):
+        old_rank[d] = position
+    order, rank = patch_ordering(array("i", old_order), array("i", old_rank),
+                                 Plan(old, new), lambda d: (new_values[d], new_labels[d]))
+    expected = sorted(range(len(new_values)), key=lambda d: (new_values[d], new_labels[d]))
+    assert list(order) == expected
+    assert all(order[rank[d]] == d for d in range(len(new_values)))

@@ -19,7 +19,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from index.core.docsets import DocSet
@@ -80,6 +81,11 @@ class Plan:
             out[old_start:old_start + count] = array(
                 "i", range(new_start, new_start + count))
         return out
+
+    @cached_property
+    def identity(self) -> array[int]:
+        """0, 1, 2, ...: positions to slice, longer than either commit's documents."""
+        return array("i", list(range(max(self.old_size, self.size) + 1)))
 
     def moved_ids(self, ids: Sequence[int]) -> Sequence[int]:
         """Ascending old document numbers -> ascending new ones, dropping those of
@@ -171,17 +177,57 @@ def patch_ranks(old_ranks: Sequence[int], plan: Plan, value: Callable[[int], Any
     return spliced
 
 
-def patch_order(old_order: Sequence[int], plan: Plan, key: Callable[[int], Any]
-                ) -> array[int]:
-    """An ordering over ``new`` from ``old_order``: the kept documents in their old order
-    (renumbered), each fresh document inserted after the last one whose ``key`` is not
-    greater. ``key`` must order the kept documents as ``old_order`` does, ties aside."""
-    table = plan.table
-    moved = array("i", map(table.__getitem__, old_order))
-    order = list(compress(moved, map((-1).__lt__, moved)))
-    for d in sorted(plan.fresh_docs, key=key):
-        order.insert(bisect_right(order, key(d), key=key), d)
-    return array("i", order)
+def patch_ordering(old_order: Sequence[int], old_rank: Sequence[int], plan: Plan,
+                   key: Callable[[int], Any]) -> tuple[array[int], array[int]]:
+    """An ordering over ``new`` (its order and rank arrays) from one over ``old``: the
+    kept documents in their old order (renumbered), each fresh document inserted after
+    the last one whose ``key`` is not greater. ``key`` must order the kept documents as
+    ``old_order`` does, ties aside. Made of slices and one map in C: only the few
+    documents that leave or arrive take a Python step (inserting into a list and ranking
+    every position in Python cost 50 ms per ordering at 100,000 documents)."""
+    # Old positions of the documents of segments not kept, ascending: cut out, leaving
+    # ``base``; the k-th cut falls before index ``position - k`` of ``base``.
+    gone: list[int] = []
+    at = 0
+    for lo, count in sorted((old_start, count) for old_start, _, count in plan.kept):
+        gone.extend(range(at, lo))
+        at = lo + count
+    gone.extend(range(at, plan.old_size))
+    cut = sorted(old_rank[d] for d in gone)
+    base, at = array("i"), 0
+    for position in cut:
+        base.extend(old_order[at:position])
+        at = position + 1
+    base.extend(old_order[at:])
+    if any(old_start != new_start for old_start, new_start, _ in plan.kept):
+        base = array("i", list(map(plan.table.__getitem__, base)))
+    # Fresh documents by key, each with the index in ``base`` it goes before.
+    fresh = sorted(plan.fresh_docs, key=key)
+    places = [bisect_right(base, key(d), key=key) for d in fresh]
+    order, at = array("i"), 0
+    for d, place in zip(fresh, places, strict=True):
+        order.extend(base[at:place])
+        order.append(d)
+        at = place
+    order.extend(base[at:])
+    # Old position -> new one, in pieces between the cuts and places: index i of
+    # ``base`` moves up by the number of places <= i; a cut position maps to 0 (unread).
+    ident = plan.identity
+    cuts_at = [position - k for k, position in enumerate(cut)]
+    new_position, shift, c = array("i"), 0, 0
+    edges = sorted({0, len(base), *cuts_at, *places})
+    for lo, hi in zip(edges, edges[1:] + [len(base)], strict=True):
+        while c < len(cuts_at) and cuts_at[c] == lo:
+            new_position.append(0)
+            c += 1
+        while shift < len(places) and places[shift] <= lo:
+            shift += 1
+        new_position.extend(ident[lo + shift:hi + shift])
+    rank = array("i", itemgetter(*plan.splice(old_rank, repeat(0), "i"))(new_position)
+                 if plan.size > 1 else [0] * plan.size)
+    for j, (d, place) in enumerate(zip(fresh, places, strict=True)):
+        rank[d] = place + j
+    return order, rank
 
 
 def union_ids(*parts: Iterable[int]) -> array[int]:
@@ -189,4 +235,4 @@ def union_ids(*parts: Iterable[int]) -> array[int]:
     return array("I", sorted(set(chain.from_iterable(parts))))
 
 
-__all__ = ["Plan", "patch_order", "patch_ranks", "union_ids"]
+__all__ = ["Plan", "patch_ordering", "patch_ranks", "union_ids"]
