@@ -34,3 +34,23 @@ def test_top_is_the_first_hits_by_rank(case: tuple[Ordering, list[int], int]) ->
     expected = sorted(hits, key=ordering.rank.__getitem__)[:needed]
     got = ordering.top(docsets.from_ids(hits, len(ordering.rank)), len(hits), needed)
     assert got == expected
+
+
+def test_a_few_hundred_hits_are_sorted_from_the_first_blocks_only() -> None:
+    """Hits spread through the order: their first ones come from the first blocks, which
+    are built on demand (the rest never are); hits deep in the order, past the blocks
+    worth trying, fall back to sorting them all: the same first hits either way."""
+    import random
+
+    size = 64 * 200  # 300 hits: up to 300 * 2048 // size = 48 blocks are worth trying
+    order = random.Random(7).sample(range(size), size)
+    spread = sorted(random.Random(8).sample(range(size), 300))
+    deep = sorted(order[-300:])  # in the last two blocks
+    built = {}
+    for name, hits in (("spread", spread), ("deep", deep)):
+        ordering = Ordering(order, size)
+        got = ordering.top(docsets.from_ids(hits, size), len(hits), 25)
+        assert got == sorted(hits, key=ordering.rank.__getitem__)[:25]
+        built[name] = [b is not None for b in ordering._blocks]
+    assert built["spread"][0] and sum(built["spread"]) < 16
+    assert all(built["deep"][:48]) and not any(built["deep"][48:])
