@@ -228,3 +228,27 @@ def test_stored_columns_read_back_with_offsets_derived_or_stored(
     assert reader.had_stored_offsets == (store_offsets and len(values) > 0)
     assert [reader[d] for d in range(len(values))] == values
     assert list(reader) == values
+
+
+@pytest.mark.parametrize("raw", ["zout -miox", "\"two words\" OR (a b*)", "!!", "x~ -y",
+                                 "word " * 300])
+def test_a_kept_search_text_is_the_text_parsing_gives(raw: str) -> None:
+    from cql import textsearch
+    from index.core.compiler import parsed_text, prune
+
+    fresh = prune(textsearch.parse_text(raw))
+    assert parsed_text(raw) == fresh
+    assert parsed_text(raw) == fresh  # the kept one, this time (when short)
+
+
+def test_a_search_text_with_an_error_is_never_kept() -> None:
+    from cql import textsearch
+    from index.core.compiler import _parsed_text, parsed_text
+
+    before = _parsed_text.cache_info().currsize
+    for _ in range(2):
+        with pytest.raises(textsearch.TextSyntaxError):
+            parsed_text("\"unclosed")
+    assert _parsed_text.cache_info().currsize == before
+    parsed_text("w" * 1001)  # too long to keep
+    assert _parsed_text.cache_info().currsize == before
