@@ -27,8 +27,7 @@ from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
 from index.core.analysis import analyze, common_field, common_of, common_terms, positions_of
-from index.errors import EngineError
-from index.site.forking import die_with_parent, died
+from index.site.forking import collect, die_with_parent
 
 #: Fields analysed here rather than by Whoosh (their analyzer is ``index.core.analysis``).
 FAST_TEXT_FIELDS = frozenset({"title", "body", "labels_text", "file_name"})
@@ -257,24 +256,16 @@ def _in_children(path: str, parts: Sequence[Callable[[], Iterable[dict[str, Any]
             children.append((proc, mine))
     finally:
         gc.unfreeze()  # the children have their own copy of the frozen state
-    results = []
     reported = 0
-    for proc, conn in children:
-        try:
-            while not conn.poll(0.25):
-                if progress is not None and counter.value > reported:
-                    progress(counter.value - reported)
-                    reported = counter.value
-            results.append(conn.recv())
-        except EOFError:
-            results.append(("died", None))
-        proc.join()
-        if results[-1][0] == "died":
-            results[-1] = ("died", died("an indexing process", proc.exitcode))
-    failures = [detail for status, detail in results if status == "error"]
-    if failures:
-        raise RuntimeError("building the index failed:\n" + "\n".join(failures))
-    deaths = [detail for status, detail in results if status == "died"]
-    if deaths:  # not a bug of ours: say what happened, in one line
-        raise EngineError("build_failed", f"building the index failed: {deaths[0]}")
-    return [segment for _, segments in results for segment in segments]
+
+    def report_progress(conn: Any) -> None:
+        """Until the child answers: pass on what every child has indexed so far."""
+        nonlocal reported
+        while not conn.poll(0.25):
+            if progress is not None and counter.value > reported:
+                progress(counter.value - reported)
+                reported = counter.value
+
+    parts_segments = collect(children, "an indexing process", "building the index",
+                             report_progress)
+    return [segment for segments in parts_segments for segment in segments]

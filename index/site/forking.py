@@ -12,8 +12,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["died", "die_with_parent"]
+from index.errors import EngineError
+
+__all__ = ["collect", "died", "die_with_parent"]
 
 #: How often a worker looks whether its parent is still there, in seconds.
 WATCH_SECONDS = 0.2
@@ -29,6 +33,35 @@ def die_with_parent() -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def collect(children: Sequence[tuple[Any, Any]], worker: str, doing: str,
+            wait: Callable[[Any], None] | None = None) -> list[Any]:
+    """The answer of each forked worker, in order: each sends ``("ok", answer)`` or
+    ``("error", traceback)`` down its pipe (``wait``, if given, runs before each
+    receive). A traceback is a bug of ours: ``RuntimeError`` with every one. A worker
+    that ended without answering (killed, out of memory) is not: ``EngineError
+    ("build_failed")`` in one line, ``"{doing} failed: {worker} died (...)"``."""
+    answers, failures, deaths = [], [], []
+    for proc, conn in children:
+        try:
+            if wait is not None:
+                wait(conn)
+            status, detail = conn.recv()
+        except EOFError:
+            status, detail = "died", None
+        proc.join()
+        if status == "ok":
+            answers.append(detail)
+        elif status == "died":
+            deaths.append(died(worker, proc.exitcode))
+        else:
+            failures.append(detail)
+    if failures:
+        raise RuntimeError(f"{doing} failed:\n" + "\n".join(failures))
+    if deaths:
+        raise EngineError("build_failed", f"{doing} failed: {deaths[0]}")
+    return answers
 
 
 def died(what: str, exitcode: int | None) -> str:

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index.errors import EngineError
-from index.site.forking import die_with_parent, died
+from index.site.forking import collect, die_with_parent
 from index.site.loader import (
     CONTENT_FILE,
     Admission,
@@ -148,24 +147,7 @@ def _parse_parts(content: Path, spills: list[Path]) -> list[tuple[Events, list[R
         proc.start()
         theirs.close()
         children.append((proc, mine))
-    results, failures, deaths = [], [], []
-    for proc, conn in children:
-        try:
-            status, detail = conn.recv()
-        except EOFError:
-            status, detail = "died", None
-        proc.join()
-        if status == "ok":
-            results.append(detail)
-        elif status == "died":
-            deaths.append(died("a loading process", proc.exitcode))
-        else:
-            failures.append(detail)
-    if failures:
-        raise RuntimeError("loading the site failed:\n" + "\n".join(failures))
-    if deaths:  # not a bug of ours: say what happened, in one line
-        raise EngineError("build_failed", f"loading the site failed: {deaths[0]}")
-    return results
+    return collect(children, "a loading process", "loading the site")
 
 
 def _parse_part(content: Path, start: int, end: int, first_line: int, spill: Path,
