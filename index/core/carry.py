@@ -230,9 +230,4 @@ def patch_ordering(old_order: Sequence[int], old_rank: Sequence[int], plan: Plan
     return order, rank
 
 
-def union_ids(*parts: Iterable[int]) -> array[int]:
-    """Ascending document numbers of several ascending or unordered parts, once each."""
-    return array("I", sorted(set(chain.from_iterable(parts))))
-
-
-__all__ = ["Plan", "patch_ordering", "patch_ranks", "union_ids"]
+__all__ = ["Plan", "patch_ordering", "patch_ranks"]
