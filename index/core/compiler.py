@@ -346,15 +346,11 @@ class Compiler:
         cache = lru.on(self.snap, "term_unions", TERM_UNIONS)
         found = cache.get(key)
         if found is None:
-            parts = [self.sparse_term(f, v) for f, v in key]
-            if all(p is not None for p in parts) and \
-                    sum(map(len, parts)) <= docsets.sparse_limit(self.snap.size):  # type: ignore
-                found = docsets.union_ids(parts)  # type: ignore[arg-type]
-            else:
-                found = docsets.EMPTY
-                for f, v in key:
-                    found |= self.snap.term(f, v)
-            cache.put(key, found)
+            parts: list[Hits] = []
+            for f, v in key:
+                sparse = self.sparse_term(f, v)
+                parts.append(self.snap.term(f, v) if sparse is None else sparse)
+            found = cache.put(key, self.union(parts))
         return found if isinstance(found, array) else self.lasting(found)
 
     def positive_clause(self, clause: Clause, op: Op, scoring: bool) -> Hits:
@@ -503,8 +499,9 @@ class Compiler:
         """The ``ids`` that name a document the id clauses may read (``readable``)."""
         if not self.scope.hidden_spaces and not self.scope.hidden_types:
             return ids
-        where, readable = self.snap.docnum_by_id, self.readable(by_permission=False)
-        return [i for i in ids if i in where and readable >> where[i] & 1]
+        readable = self.readable(by_permission=False)
+        found = ((i, self.snap.docnum_of(i)) for i in ids)  # (not a map of every id)
+        return [i for i, d in found if d is not None and readable >> d & 1]
 
     def children_of(self, parents: Hits) -> Hits:
         """The live documents whose parent is in ``parents`` (``index.core.links``: from
