@@ -989,16 +989,25 @@ def _posting_ids(buf: memoryview, start: int, offset: int) -> list[int]:
     if bytes(buf[start:start + 4]) != b"W3Bl":
         raise ValueError(f"not a Whoosh 3 postings list at {start}")
     out: list[int] = []
-    pos = start + 4
-    while True:  # (the term info's length is not usable: Whoosh stores it as a tuple)
+    for _, (ids, _, _) in _w3_blocks(buf, start + 4):
+        out.extend(map(op.add, accumulate(ids), repeat(offset)))
+    return out
+
+
+def _w3_blocks(buf: memoryview, pos: int) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Each block of the Whoosh 3 postings list whose first block starts at ``pos`` (just
+    after its ``W3Bl`` tag): its header tuple (count, last id, max weight, compression,
+    length bytes) and its decoded (delta-coded ids, weights, values). A block starts with
+    its signed length, negative for the last (the term info's length is not usable:
+    Whoosh stores it as a tuple)."""
+    while True:
         (size,) = _BLOCK_LENGTH.unpack_from(buf, pos)
         block = io.BytesIO(buf[pos + 4:pos + 4 + abs(size)])
-        compressed = pickle.load(block)[3]
+        header = pickle.load(block)
         data = block.read()
-        ids = pickle.loads(zlib.decompress(data) if compressed else data)[0]
-        out.extend(map(op.add, accumulate(ids), repeat(offset)))
+        yield header, pickle.loads(zlib.decompress(data) if header[3] else data)
         if size < 0:
-            return out
+            return
         pos += 4 + size
 
 
@@ -1024,22 +1033,14 @@ def _stored_blocks(sub: Any, field: str, token: str, offset: int
     if bytes(buf[pos:pos + 4]) != b"W3Bl":
         return None
     out: list[tuple[Iterable[int], Any, Any]] = []
-    pos += 4
-    while True:
-        (size,) = _BLOCK_LENGTH.unpack_from(buf, pos)
-        block = io.BytesIO(buf[pos + 4:pos + 4 + abs(size)])
-        header = pickle.load(block)
-        data = block.read()
-        deltas, weights, _ = pickle.loads(zlib.decompress(data) if header[3] else data)
+    for header, (deltas, weights, _) in _w3_blocks(buf, pos + 4):
         running = accumulate(deltas, initial=offset)
         next(running)  # the offset itself
         ids = list(running)
         if weights is None or isinstance(weights, float):
             weights = repeat(1.0 if weights is None else weights, header[0])
         out.append((ids, weights, None))
-        if size < 0:
-            return out
-        pos += 4 + size
+    return out
 
 
 def _leaf_blocks(leaf: Any, offset: int, values: bool
