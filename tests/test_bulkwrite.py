@@ -1,55 +1,55 @@
-"""The bulk segment writer hands Whoosh's postings writer whole blocks: the segment files
-must be byte for byte those of one ``add_posting`` call per posting."""
+"""The bulk segment writer writes its own blocks, terms table, positions and terms of the
+non-text fields: the segment files must be byte for byte those of Whoosh's own
+``SegmentWriter`` given the same documents (with their companion fields, as an update
+writes them), so that every reader of an index is unchanged."""
 
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
+from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from whoosh import index as whoosh_index
+from whoosh.formats import Positions
+from whoosh.writing import SegmentWriter
 
-from index.core.backend import IndexStore
-from index.core.bulkwrite import BulkSegmentWriter
+from index.core.analysis import analyze, choose_common
+from index.core.backend import (
+    ID_FIELDS,
+    KEYWORD_FIELDS,
+    TEXT_FIELDS,
+    IndexStore,
+    build_schema,
+    with_companions,
+)
+from index.core.bulkwrite import (
+    COMMAS,
+    ONE_TERM,
+    BulkSegmentWriter,
+    _shortcut,
+    encode_positions,
+)
 from index.core.documents import content_document, space_document
 from index.site.loader import load_site
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "site"
 
 
-class PerPostingWriter(BulkSegmentWriter):
-    """The oracle: the flush as it was, one Whoosh ``add`` call per posting."""
-
-    def _flush_segment(self) -> None:
-        self.perdocwriter.close()
-        writer = self.fieldwriter
-        base = self.docbase
-        for name in sorted(self._postings):
-            terms = self._postings[name]
-            lengths = self._lengths.get(name)
-            writer.start_field(name, self.schema[name])
-            for tbytes in sorted(terms):
-                postings = terms[tbytes]
-                writer.start_term(tbytes)
-                for docnum, weight, value in zip(postings.docs, postings.weights,
-                                                 postings.values(), strict=True):
-                    at = docnum - base
-                    known = lengths is not None and at < len(lengths)
-                    writer.add(docnum, weight, value, lengths[at] if known else 0)
-                writer.finish_term()
-            writer.finish_field()
-        writer.close()
-
-
-def _segment_files(tmp: Path, writer_class: type[BulkSegmentWriter]) -> dict[str, bytes]:
-    site = load_site(FIXTURES)
+def _segment_files(tmp: Path, docs: list[dict[str, Any]], bulk: bool,
+                   common: frozenset[str]) -> dict[str, bytes]:
     IndexStore.create(tmp)
+    whoosh_index.create_in(str(tmp), build_schema(common))
     ix = whoosh_index.open_dir(str(tmp))
-    writer = writer_class(ix, _lk=False, compound=False)  # one file per part, comparable
-    for space in site.spaces.values():
-        writer.add_document(**space_document(space))
-    for _ in range(3):  # long posting lists: several blocks for common terms
-        for item in site.content.values():
-            writer.add_document(**content_document(item))
+    # one file per part, comparable
+    writer = (BulkSegmentWriter if bulk else SegmentWriter)(ix, _lk=False, compound=False)
+    for doc in docs:
+        if bulk:
+            writer.add_document(**doc)
+        else:
+            writer.add_document(**with_companions(doc, ix.schema))
     segment = writer._finalize_segment()
     prefix = re.escape(f"{segment.indexname}_{segment.segid}")
     # the segment's random id is in its file names and in the compound file's directory
@@ -58,9 +58,77 @@ def _segment_files(tmp: Path, writer_class: type[BulkSegmentWriter]) -> dict[str
             for f in tmp.iterdir() if re.match(prefix, f.name)}
 
 
-def test_block_writes_equal_per_posting_writes(tmp_path: Path) -> None:
-    blocks = _segment_files(tmp_path / "blocks", BulkSegmentWriter)
-    oracle = _segment_files(tmp_path / "oracle", PerPostingWriter)
-    assert blocks.keys() == oracle.keys() and len(blocks) >= 1
-    for name in oracle:
-        assert blocks[name] == oracle[name], name
+def _assert_same_files(tmp: Path, docs: list[dict[str, Any]]) -> None:
+    common = choose_common(doc[f] for doc in docs for f in TEXT_FIELDS if doc.get(f))
+    bulk = _segment_files(tmp / "bulk", docs, True, common)
+    whoosh = _segment_files(tmp / "whoosh", docs, False, common)
+    assert bulk.keys() == whoosh.keys() and len(bulk) >= 1
+    for name in whoosh:
+        assert bulk[name] == whoosh[name], name
+
+
+def test_the_fixture_site_is_written_as_whoosh_writes_it(tmp_path: Path) -> None:
+    site = load_site(FIXTURES)
+    docs = [space_document(space) for space in site.spaces.values()]
+    for _ in range(3):  # long posting lists: several blocks for common terms
+        docs += [content_document(item) for item in site.content.values()]
+    _assert_same_files(tmp_path, docs)
+
+
+# Words from a small vocabulary (so terms repeat within and across documents and fill
+# several blocks), unicode letters, digits and punctuation that splits tokens.
+_WORDS = st.sampled_from(["the", "a", "Cat", "cats", "running", "ran", "über", "Straße",
+                          "naïve", "İstanbul", "ǅemal", "x1", "42", "日本語", "ﬁsh",
+                          "KELVIN", "\u212a", "σς", "ΣΑΣ", "_", "don't", "e-mail"])
+_TEXT = st.tuples(st.lists(st.one_of(_WORDS, st.text(max_size=6)), max_size=60),
+                  st.sampled_from([1, 1, 1, 20])).map(lambda t: " ".join(t[0] * t[1]))
+_KEYWORDS = st.lists(st.one_of(st.sampled_from(["a", "b", " c ", "", "ü"]),
+                               st.text(max_size=4)), max_size=5).map(",".join)
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> list[dict[str, Any]]:
+    docs = []
+    for n in range(draw(st.integers(1, 40))):
+        doc: dict[str, Any] = {"id": str(n), "num": n, "entity": "content",
+                               "doc": draw(st.text(max_size=20))}
+        for name in TEXT_FIELDS:
+            if draw(st.booleans()):
+                doc[name] = draw(_TEXT)
+        for name in KEYWORD_FIELDS:
+            if draw(st.booleans()):
+                doc[name] = draw(_KEYWORDS)
+        for name in ID_FIELDS:
+            if name not in doc and draw(st.booleans()):
+                doc[name] = draw(st.sampled_from(["page", "ds", "Ab", "ü", ""]))
+        docs.append(doc)
+    # a common repeated document: long posting lists, several blocks per term
+    return docs * draw(st.sampled_from([1, 1, 5]))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(_documents())
+def test_generated_documents_are_written_as_whoosh_writes_them(
+        docs: list[dict[str, Any]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        _assert_same_files(Path(tmp), docs)
+
+
+@given(st.lists(st.integers(0, 1 << 20), min_size=1, max_size=300).map(sorted))
+def test_positions_are_encoded_as_whoosh_encodes_them(positions: list[int]) -> None:
+    assert encode_positions(positions) == Positions().encode(positions)
+
+
+def test_every_non_text_field_takes_a_shortcut() -> None:
+    schema = build_schema(frozenset({"the"}))
+    for name in ID_FIELDS:
+        assert _shortcut(schema[name]) is ONE_TERM, name
+    for name in KEYWORD_FIELDS:
+        assert _shortcut(schema[name]) is COMMAS, name
+
+
+def test_text_is_analysed_as_the_schema_analyses_it() -> None:
+    field = build_schema()["body"]
+    text = "Über the naïve cats, RUNNING ǅemal KELVIN \u212a x1_2 日本語"
+    assert analyze(text) == [t.text for t in field.analyzer(text)]

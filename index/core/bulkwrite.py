@@ -1,15 +1,18 @@
 """Fast index builds: a Whoosh segment writer for fresh builds, on both cores.
 
-Part of the Whoosh adapter (with ``backend.py``). Whoosh's own writer runs every token
-through a chain of token objects, puts every posting in a pool, sorts the pool, then
-looks each posting's field length up again while writing; at 200 postings a document
-that is 5 ms a document (about 180 documents/s). For a fresh build we know more than the
-pool does: documents arrive in docnum order, so each term's postings are already sorted,
-and we computed every field length ourselves. ``BulkSegmentWriter`` keeps postings in
-per-term lists, analyses text with ``index.core.analysis`` directly (the same analyzer, token
-for token, as the schema's), and writes the segment through Whoosh's own codec, so the
-files are exactly what Whoosh would have written. ``build_segments`` runs one writer per
-core in forked processes, each writing its own segment, and commits them together.
+Part of the Whoosh adapter (with ``backend.py`` and ``postingblocks.py``). Whoosh's own
+writer runs every token through a chain of token objects, puts every posting in a pool,
+sorts the pool, then looks each posting's field length up again while writing; at 200
+postings a document that is 5 ms a document (about 180 documents/s). For a fresh build we
+know more than the pool does: documents arrive in docnum order, so each term's postings
+are already sorted, and we computed every field length ourselves. ``BulkSegmentWriter``
+keeps postings in packed per-term arrays, analyses text with ``index.core.analysis``
+directly (the same analyzer, token for token, as the schema's), makes the terms of the
+exact-value fields without Whoosh's analyzers (the same terms: ``_shortcut``), and writes
+the postings and terms table with ``postingblocks``, so the files are byte for byte what
+Whoosh would have written (``tests/test_bulkwrite.py``). ``build_segments`` runs one
+writer per core in forked processes, each writing its own segment, and commits them
+together.
 """
 
 from __future__ import annotations
@@ -17,43 +20,27 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import re
 import traceback
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from operator import sub
+from pickle import dumps
 from typing import Any
 
 from whoosh import index as whoosh_index
+from whoosh.analysis import IDTokenizer, RegexTokenizer, StripFilter
+from whoosh.formats import Existence, Frequency
 from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
 from index.core.analysis import analyze, common_field, common_of, common_terms, positions_of
+from index.core.postingblocks import POSITIONS, Postings, value_kind, write_field
 from index.site.forking import collect, die_with_parent
 
 #: Fields analysed here rather than by Whoosh (their analyzer is ``index.core.analysis``).
 FAST_TEXT_FIELDS = frozenset({"title", "body", "labels_text", "file_name"})
-
-
-class _Postings:
-    """One term's postings, packed: about 20 bytes a posting instead of 150 as tuples."""
-
-    __slots__ = ("docs", "weights", "blob", "ends")
-
-    def __init__(self) -> None:
-        self.docs = array("I")
-        self.weights = array("d")
-        self.blob = bytearray()
-        self.ends = array("I")
-
-    def add(self, docnum: int, weight: float, vbytes: bytes) -> None:
-        self.docs.append(docnum)
-        self.weights.append(weight)
-        self.blob += vbytes
-        self.ends.append(len(self.blob))
-
-    def values(self) -> list[bytes]:
-        blob = bytes(self.blob)
-        return [blob[start:end] for start, end in zip([0, *self.ends], self.ends,
-                                                      strict=False)]
 
 
 class BulkSegmentWriter(SegmentWriter):
@@ -61,13 +48,15 @@ class BulkSegmentWriter(SegmentWriter):
 
     def __init__(self, ix: Any, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
-        self._postings: dict[str, dict[bytes, _Postings]] = {}
+        #: Each indexed field's terms (str for the text fields, bytes for the others).
+        self._postings: dict[str, dict[Any, Postings]] = {}
         self._lengths: dict[str, array[int]] = {}
         #: Each text field's companion and the common words it holds (none in an index
         #: without companions); filled here from the text's one analysis.
         self._companions = {
             name: (common_field(name), common_of(self.schema[common_field(name)]))
             for name in FAST_TEXT_FIELDS if common_field(name) in self.schema}
+        self._shortcuts = {name: _shortcut(field) for name, field in self.schema.items()}
 
     def add_document(self, **fields: Any) -> None:
         perdoc = self.perdocwriter
@@ -81,23 +70,17 @@ class BulkSegmentWriter(SegmentWriter):
             field = schema[name]
             length = 0
             if field.indexed:
-                terms = self._postings.setdefault(name, {})
+                terms = self._postings.get(name)
+                if terms is None:
+                    terms = self._postings[name] = {}
                 if name in FAST_TEXT_FIELDS:
-                    encode = field.format.encode
                     stems = analyze(value)
-                    items: Iterable[tuple[bytes, int, float, bytes]] = (
-                        (stem.encode("utf-8"), len(pos), float(len(pos)), encode(pos))
-                        for stem, pos in positions_of(stems).items())
+                    length = len(stems)
+                    _add_positions(terms, docnum, stems)
                     if name in self._companions:
                         self._add_companion(docnum, stems, *self._companions[name])
                 else:
-                    items = field.index(value)
-                for tbytes, freq, weight, vbytes in items:
-                    length += freq
-                    bucket = terms.get(tbytes)
-                    if bucket is None:
-                        bucket = terms[tbytes] = _Postings()
-                    bucket.add(docnum, weight, vbytes)
+                    length = _add_terms(terms, docnum, self._shortcuts[name], field, value)
                 if field.scorable:
                     lengths = self._lengths.setdefault(name, array("I"))
                     lengths.extend([0] * (docnum - self.docbase + 1 - len(lengths)))
@@ -120,60 +103,115 @@ class BulkSegmentWriter(SegmentWriter):
             return
         terms = self._postings.setdefault(name, {})
         for term, freq in found.items():
-            tbytes = term.encode("utf-8")
-            bucket = terms.get(tbytes)
+            bucket = terms.get(term)
             if bucket is None:
-                bucket = terms[tbytes] = _Postings()
-            bucket.add(docnum, float(freq), pack_uint(freq))  # as ``Frequency``
+                bucket = terms[term] = Postings()
+            bucket.docs.append(docnum)
+            bucket.freqs.append(freq)
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         writer = self.fieldwriter
-        base = self.docbase
         for name in sorted(self._postings):
-            terms = self._postings[name]
-            lengths = self._lengths.get(name, array("I"))
-            known = len(lengths)
-            writer.start_field(name, self.schema[name])
-            postwriter = writer._postwriter
-            for tbytes in sorted(terms):
-                postings = terms[tbytes]
-                writer.start_term(tbytes)
-                field_lengths = [lengths[at] if at < known else 0
-                                 for at in (d - base for d in postings.docs)]
-                _add_postings(postwriter, postings.docs, postings.weights, postings.values(),
-                              field_lengths)
-                writer.finish_term()
-            writer.finish_field()
+            terms = {(t.encode("utf-8") if isinstance(t, str) else t): postings
+                     for t, postings in self._postings[name].items()}
+            if not terms:  # Whoosh names a field in the terms table by its first term
+                continue
+            write_field(writer, name, self.schema[name], terms, self._lengths.get(name),
+                        self.docbase)
         writer.close()
         self._postings.clear()
 
 
-def _add_postings(postwriter: Any, docs: array[int], weights: array[float],
-                  values: list[bytes], lengths: list[int]) -> None:
-    """What calling Whoosh's ``add_posting`` once per posting does, a block at a time.
+#: A field's terms made without its Whoosh analyzer: an ``ID`` field's one term, the whole
+#: value; a comma-separated ``KEYWORD`` field's terms, each stripped, with frequencies.
+ONE_TERM, COMMAS = "one term", "commas"
 
-    ``add_posting`` checks types and updates the block's statistics in Python for every
-    posting; here each block's buffers and statistics are set in one step each, to exactly
-    the values it would have reached, and full blocks are written as it writes them: when
-    the next posting arrives. (It saves about 5% of a segment's flush, measured in CPU
-    time; the rest is Whoosh pickling and compressing the blocks.)
-    """
-    assert not postwriter._byteids  # docnums, not the terms of a term vector
-    limit = postwriter._blocklimit
-    for start in range(0, len(docs), limit):
-        if start:
-            postwriter._write_block()
-        end = start + limit
-        block_weights = weights[start:end]
-        postwriter._ids = docs[start:end]
-        postwriter._weights = array("f", block_weights)
-        postwriter._values = [v for v in values[start:end] if v]
-        heaviest = max(block_weights)
-        postwriter._maxweight = heaviest if heaviest > 0 else 0
-        known = [n for n in lengths[start:end] if n]
-        postwriter._minlength = min(known) if known else None
-        postwriter._maxlength = max(known) if known else 0
+
+def _shortcut(field: Any) -> str | None:
+    """Which shortcut gives exactly ``field.index``'s terms (None: ask Whoosh)."""
+    analyzer = getattr(field, "analyzer", None)
+    boost = getattr(field.format, "field_boost", None) if field.format else None
+    if boost != 1.0:
+        return None
+    if isinstance(analyzer, IDTokenizer) and isinstance(field.format, Existence):
+        return ONE_TERM
+    items = getattr(analyzer, "items", ())
+    if (len(items) == 2 and isinstance(items[0], RegexTokenizer)
+            and items[0].expression.pattern == "[^,]+" and not items[0].gaps
+            and type(items[1]) is StripFilter and type(field.format) is Frequency):
+        return COMMAS
+    return None
+
+
+_COMMA_TOKENS = re.compile("[^,]+")
+
+
+def _add_terms(terms: dict[Any, Postings], docnum: int, shortcut: str | None, field: Any,
+               value: Any) -> int:
+    """Add a non-text field's postings for one document; its length (sum of freqs)."""
+    if shortcut is ONE_TERM and type(value) is str:
+        found: Iterable[tuple[bytes, int]] = ((value.encode("utf-8"), 1),)
+    elif shortcut is COMMAS and type(value) is str:
+        found = [(t.encode("utf-8"), n) for t, n in
+                 Counter(t.strip() for t in _COMMA_TOKENS.findall(value)).items()]
+    else:
+        kind = value_kind(field)
+        length = 0
+        for tbytes, freq, _weight, vbytes in field.index(value):
+            length += freq
+            bucket = terms.get(tbytes)
+            if bucket is None:
+                bucket = terms[tbytes] = Postings()
+            bucket.docs.append(docnum)
+            bucket.freqs.append(freq)
+            if kind is POSITIONS:
+                bucket.blob += vbytes
+                bucket.ends.append(len(bucket.blob))
+        return length
+    length = 0
+    for tbytes, freq in found:
+        length += freq
+        bucket = terms.get(tbytes)
+        if bucket is None:
+            bucket = terms[tbytes] = Postings()
+        bucket.docs.append(docnum)
+        bucket.freqs.append(freq)
+    return length
+
+
+#: The encoded value of a posting at one position, by position (``Positions.encode``).
+_SINGLE: dict[int, bytes] = {}
+
+
+def encode_positions(positions: list[int]) -> bytes:
+    """``Positions.encode``: the count, then the pickled list of gaps between positions."""
+    return pack_uint(len(positions)) + dumps(
+        [positions[0], *map(sub, positions[1:], positions)], 2)
+
+
+def _add_positions(terms: dict[Any, Postings], docnum: int, stems: list[str]) -> None:
+    """Add a text field's postings for one document (its stems, in order)."""
+    single = _SINGLE
+    for stem, positions in positions_of(stems).items():
+        bucket = terms.get(stem)
+        if bucket is None:
+            bucket = terms[stem] = Postings()
+        bucket.docs.append(docnum)
+        if len(positions) == 1:
+            bucket.freqs.append(1)
+            at = positions[0]
+            value = single.get(at)
+            if value is None:
+                value = encode_positions(positions)
+                if at < 1 << 16:
+                    single[at] = value
+        else:
+            bucket.freqs.append(len(positions))
+            value = encode_positions(positions)
+        blob = bucket.blob
+        blob += value
+        bucket.ends.append(len(blob))
 
 
 Progress = Callable[[int], None]
