@@ -132,3 +132,15 @@ def test_text_is_analysed_as_the_schema_analyses_it() -> None:
     field = build_schema()["body"]
     text = "Über the naïve cats, RUNNING ǅemal KELVIN \u212a x1_2 日本語"
     assert analyze(text) == [t.text for t in field.analyzer(text)]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_may_be_lower_cased_before_it_is_split(text: str) -> None:
+    field = build_schema()["body"]
+    assert analyze(text) == [t.text for t in field.analyzer(text)]
+
+
+@given(st.text())
+def test_any_text_is_analysed_as_the_schema_analyses_it(text: str) -> None:
+    field = build_schema()["body"]
+    assert analyze(text) == [t.text for t in field.analyzer(text)]

@@ -32,13 +32,24 @@ def stem(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased tokens, not stemmed: split first, then lower-case, as Whoosh does."""
+    """Lower-cased tokens, not stemmed: split first, then lower-case, as Whoosh does.
+
+    ASCII text is lower-cased first and split once: the same tokens, since lower-casing an
+    ASCII character gives one character, a word character exactly when it was one. (Not
+    so beyond ASCII: "İ" lower-cases to "i" and a combining dot, which is not one.)"""
+    if text.isascii():
+        return _TOKEN_RE.findall(text.lower())
     return [w.lower() for w in _TOKEN_RE.findall(text)]
 
 
 def analyze(text: str) -> list[str]:
     """Stemmed tokens in order: what the index holds for ``text``."""
-    return [stem(w) for w in words(text)]
+    tokens = words(text)
+    stems = list(map(_STEMS.get, tokens))  # most words were stemmed before
+    if None in stems:
+        stems = [found if found is not None else stem(word)
+                 for found, word in zip(stems, tokens, strict=True)]
+    return stems
 
 
 def positions_of(stems: list[str]) -> dict[str, list[int]]:

@@ -106,19 +106,21 @@ class BulkSegmentWriter(SegmentWriter):
             bucket = terms.get(term)
             if bucket is None:
                 bucket = terms[term] = Postings()
-            bucket.docs.append(docnum)
-            bucket.freqs.append(freq)
+            bucket += (docnum, freq, None)
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         writer = self.fieldwriter
+        docs = self.docnum
+        for lengths in self._lengths.values():  # by docnum, for every document
+            lengths[:0] = array("I", bytes(4 * self.docbase))
+            lengths.extend(array("I", bytes(4 * (docs - len(lengths)))))
         for name in sorted(self._postings):
             terms = {(t.encode("utf-8") if isinstance(t, str) else t): postings
                      for t, postings in self._postings[name].items()}
             if not terms:  # Whoosh names a field in the terms table by its first term
                 continue
-            write_field(writer, name, self.schema[name], terms, self._lengths.get(name),
-                        self.docbase)
+            write_field(writer, name, self.schema[name], terms, self._lengths.get(name))
         writer.close()
         self._postings.clear()
 
@@ -163,11 +165,7 @@ def _add_terms(terms: dict[Any, Postings], docnum: int, shortcut: str | None, fi
             bucket = terms.get(tbytes)
             if bucket is None:
                 bucket = terms[tbytes] = Postings()
-            bucket.docs.append(docnum)
-            bucket.freqs.append(freq)
-            if kind is POSITIONS:
-                bucket.blob += vbytes
-                bucket.ends.append(len(bucket.blob))
+            bucket += (docnum, freq, vbytes if kind is POSITIONS else None)
         return length
     length = 0
     for tbytes, freq in found:
@@ -175,8 +173,7 @@ def _add_terms(terms: dict[Any, Postings], docnum: int, shortcut: str | None, fi
         bucket = terms.get(tbytes)
         if bucket is None:
             bucket = terms[tbytes] = Postings()
-        bucket.docs.append(docnum)
-        bucket.freqs.append(freq)
+        bucket += (docnum, freq, None)
     return length
 
 
@@ -197,21 +194,16 @@ def _add_positions(terms: dict[Any, Postings], docnum: int, stems: list[str]) ->
         bucket = terms.get(stem)
         if bucket is None:
             bucket = terms[stem] = Postings()
-        bucket.docs.append(docnum)
         if len(positions) == 1:
-            bucket.freqs.append(1)
             at = positions[0]
             value = single.get(at)
             if value is None:
                 value = encode_positions(positions)
                 if at < 1 << 16:
                     single[at] = value
+            bucket += (docnum, 1, value)
         else:
-            bucket.freqs.append(len(positions))
-            value = encode_positions(positions)
-        blob = bucket.blob
-        blob += value
-        bucket.ends.append(len(blob))
+            bucket += (docnum, len(positions), encode_positions(positions))
 
 
 Progress = Callable[[int], None]

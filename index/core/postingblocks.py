@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from array import array
 from collections.abc import Sequence
 from hashlib import md5
 from operator import sub
@@ -35,27 +34,29 @@ POSITIONS, FREQUENCIES, NOTHING = "positions", "frequencies", "nothing"
 _TERMINFO = W3TermInfo._struct
 
 
-class Postings:
-    """One term's postings in docnum order, packed: document numbers, frequencies and,
-    for a positions field, the encoded positions one after another in ``blob`` (each
-    ending at its ``ends`` entry, so the values come back as distinct bytes objects, as
-    Whoosh pickles them)."""
+class Postings(list):  # type: ignore[type-arg]
+    """One term's postings in docnum order, flat: document number, frequency and encoded
+    value (positions; None for the other kinds, whose values follow from the frequency)
+    of each posting in turn. One ``+=`` a posting, and no object of its own: a document's
+    number is one int for all its postings, and equal values may be one bytes object
+    (``_distinct`` makes them distinct again for the pickle, as Whoosh's are)."""
 
-    __slots__ = ("docs", "freqs", "blob", "ends")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.docs = array("I")
-        self.freqs = array("I")
-        self.blob = bytearray()
-        self.ends = array("I")
 
-    def values(self, start: int, end: int) -> tuple[bytes, ...]:
-        """The encoded values of postings ``start`` to ``end``."""
-        ends = self.ends
-        first = ends[start - 1] if start else 0
-        chunk = bytes(self.blob[first:ends[end - 1]])
-        cuts = [e - first for e in ends[start:end]]
-        return tuple(chunk[a:b] for a, b in zip([0, *cuts], cuts, strict=False))
+def _distinct(values: list[bytes]) -> tuple[bytes, ...]:
+    """``values`` as distinct objects: pickle writes a repeated object as a reference to
+    its first occurrence, where Whoosh's values, each encoded anew, are written in full."""
+    if len(set(map(id, values))) == len(values):
+        return tuple(values)
+    seen: set[int] = set()
+    fresh = []
+    for value in values:
+        if id(value) in seen:
+            value = bytes(bytearray(value))
+        seen.add(id(value))
+        fresh.append(value)
+    return tuple(fresh)
 
 
 def value_kind(fieldobj: Any) -> str:
@@ -71,13 +72,13 @@ def value_kind(fieldobj: Any) -> str:
 
 
 def write_field(fieldwriter: Any, name: str, fieldobj: Any, terms: dict[bytes, Postings],
-                lengths: Sequence[int] | None, docbase: int) -> None:
+                lengths: Sequence[int] | None) -> None:
     """Write one field's terms (sorted here) through ``fieldwriter``, a ``W3FieldWriter``
     between fields: what ``start_field``, then per term ``start_term``, ``add`` per
     posting and ``finish_term``, then ``finish_field`` write.
 
-    ``lengths`` holds each document's length in this field (by docnum minus ``docbase``;
-    missing or 0: unknown, as Whoosh's writer passes a length of 0)."""
+    ``lengths`` holds each document's length in this field, by docnum, for every document
+    of the segment (0: unknown, as Whoosh's writer passes a length of 0; None: all 0)."""
     fieldwriter.start_field(name, fieldobj)
     fieldwriter._postwriter = None
     probe = fieldwriter._codec.postings_writer(fieldwriter._postfile)
@@ -96,12 +97,11 @@ def write_field(fieldwriter: Any, name: str, fieldobj: Any, terms: dict[bytes, P
     positions = tindex.index
     buckets = tindex.buckets
     lastkey = tindex.lastkey
-    lengths = lengths if lengths is not None else ()
-    known = len(lengths)
+    length_of = lengths.__getitem__ if lengths is not None else None
 
     for tbytes in sorted(terms):
         postings = terms[tbytes]
-        docs, freqs = postings.docs, postings.freqs
+        docs, freqs = postings[0::3], postings[1::3]
         count = len(docs)
         start = posts_at + len(posts)
         posts += WHOOSH3_HEADER_MAGIC
@@ -122,16 +122,15 @@ def write_field(fieldwriter: Any, name: str, fieldobj: Any, terms: dict[bytes, P
             else:
                 weights = tuple(map(float, fr))
             if kind is POSITIONS:
-                values: Any = postings.values(at, end)
+                values: Any = _distinct(postings[3 * at + 2:3 * end:3])
             elif kind is FREQUENCIES:
                 values = struct.pack(f"!{end - at}I", *fr)
             else:
                 values = None
             data = zlib.compress(
                 dumps(((ids[0], *map(sub, ids[1:], ids)), weights, values), 2), level)
-            if known:
-                found = [n for n in (lengths[d - docbase] if d - docbase < known else 0
-                                     for d in ids) if n]
+            if length_of is not None:
+                found = list(filter(None, map(length_of, ids)))
                 block_min = min(found) if found else None
                 block_max = max(found) if found else 0
             else:
