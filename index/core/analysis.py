@@ -45,11 +45,11 @@ def words(text: str) -> list[str]:
 def analyze(text: str) -> list[str]:
     """Stemmed tokens in order: what the index holds for ``text``."""
     tokens = words(text)
-    stems = list(map(_STEMS.get, tokens))  # most words were stemmed before
-    if None in stems:
-        stems = [found if found is not None else stem(word)
-                 for found, word in zip(stems, tokens, strict=True)]
-    return stems
+    known = list(map(_STEMS.get, tokens))  # most words were stemmed before
+    if None in known:
+        return [found if found is not None else stem(word)
+                for found, word in zip(known, tokens, strict=True)]
+    return known  # type: ignore[return-value]  # no None in it
 
 
 def positions_of(stems: list[str]) -> dict[str, list[int]]:
