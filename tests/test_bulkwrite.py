@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from whoosh import index as whoosh_index
 from whoosh.formats import Positions
 from whoosh.writing import SegmentWriter
 
-from index.core.analysis import analyze, choose_common
+from index.core.analysis import analyze, choose_common, common_terms, pair
 from index.core.backend import (
     ID_FIELDS,
     KEYWORD_FIELDS,
@@ -144,3 +145,20 @@ def test_ascii_text_may_be_lower_cased_before_it_is_split(text: str) -> None:
 def test_any_text_is_analysed_as_the_schema_analyses_it(text: str) -> None:
     field = build_schema()["body"]
     assert analyze(text) == [t.text for t in field.analyzer(text)]
+
+
+def _common_terms_by_hand(stems: list[str], common: frozenset[str]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for n, word in enumerate(stems):
+        if word in common:
+            out[word] += 1
+            if n and stems[n - 1] in common:
+                out[pair(stems[n - 1], word)] += 1
+    return out
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "the"]), max_size=30),
+       st.frozensets(st.sampled_from(["a", "b", "the", "x"])))
+def test_common_terms_are_the_common_stems_and_their_adjacent_pairs(
+        stems: list[str], common: frozenset[str]) -> None:
+    assert common_terms(stems, common) == _common_terms_by_hand(stems, common)
