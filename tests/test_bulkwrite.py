@@ -34,6 +34,7 @@ from index.core.bulkwrite import (
     encode_positions,
 )
 from index.core.documents import content_document, space_document
+from index.core.postingblocks import _distinct
 from index.site.loader import load_site
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "site"
@@ -162,3 +163,11 @@ def _common_terms_by_hand(stems: list[str], common: frozenset[str]) -> Counter[s
 def test_common_terms_are_the_common_stems_and_their_adjacent_pairs(
         stems: list[str], common: frozenset[str]) -> None:
     assert common_terms(stems, common) == _common_terms_by_hand(stems, common)
+
+
+def test_repeated_values_are_made_distinct_objects() -> None:
+    shared = b"\x00\x00\x00\x01positions"
+    values = [shared, b"\x00\x00\x00\x02other", shared, shared]
+    distinct = _distinct(values)
+    assert list(distinct) == values
+    assert len({id(v) for v in distinct}) == len(values)
