@@ -56,40 +56,47 @@ class BulkSegmentWriter(SegmentWriter):
         self._companions = {
             name: (common_field(name), common_of(self.schema[common_field(name)]))
             for name in FAST_TEXT_FIELDS if common_field(name) in self.schema}
-        self._shortcuts = {name: _shortcut(field) for name, field in self.schema.items()}
+        #: What each field needs, looked up once a field instead of per document.
+        self._plans = {name: _Plan(name, field, self._companions.get(name))
+                       for name, field in self.schema.items()}
 
     def add_document(self, **fields: Any) -> None:
         perdoc = self.perdocwriter
-        schema = self.schema
+        plans = self._plans
         docnum = self.docnum
         perdoc.start_doc(docnum)
         for name in sorted(fields):
             value = fields[name]
             if value is None:
                 continue
-            field = schema[name]
+            plan = plans.get(name)
+            if plan is None:
+                self.schema[name]  # raises Whoosh's error for an unknown field
+                continue
+            field = plan.field
             length = 0
-            if field.indexed:
+            if plan.indexed:
                 terms = self._postings.get(name)
                 if terms is None:
                     terms = self._postings[name] = {}
-                if name in FAST_TEXT_FIELDS:
+                if plan.text:
                     stems = analyze(value)
                     length = len(stems)
                     _add_positions(terms, docnum, stems)
-                    if name in self._companions:
-                        self._add_companion(docnum, stems, *self._companions[name])
+                    if plan.companion is not None:
+                        self._add_companion(docnum, stems, *plan.companion)
                 else:
-                    length = _add_terms(terms, docnum, self._shortcuts[name], field, value)
-                if field.scorable:
+                    length = _add_terms(terms, docnum, plan.shortcut, field, value)
+                if plan.scorable:
                     lengths = self._lengths.setdefault(name, array("I"))
                     lengths.extend([0] * (docnum - self.docbase + 1 - len(lengths)))
                     lengths[docnum - self.docbase] = length
                 else:
                     length = 0
-            perdoc.add_field(name, field, value if field.stored else None, length)
-            if field.column_type is not None:
-                perdoc.add_column_value(name, field.column_type, field.to_column_value(value))
+            if plan.stored or length:  # otherwise ``add_field`` does nothing
+                perdoc.add_field(name, field, value if plan.stored else None, length)
+            if plan.column_type is not None:
+                perdoc.add_column_value(name, plan.column_type, field.to_column_value(value))
         perdoc.finish_doc()
         self._added = True
         self.docnum += 1
@@ -128,6 +135,24 @@ class BulkSegmentWriter(SegmentWriter):
 #: A field's terms made without its Whoosh analyzer: an ``ID`` field's one term, the whole
 #: value; a comma-separated ``KEYWORD`` field's terms, each stripped, with frequencies.
 ONE_TERM, COMMAS = "one term", "commas"
+
+
+class _Plan:
+    """How ``BulkSegmentWriter.add_document`` indexes and stores one field."""
+
+    __slots__ = ("field", "indexed", "scorable", "stored", "column_type", "text",
+                 "shortcut", "companion")
+
+    def __init__(self, name: str, field: Any,
+                 companion: tuple[str, frozenset[str]] | None) -> None:
+        self.field = field
+        self.indexed = bool(field.indexed)
+        self.scorable = bool(field.scorable)
+        self.stored = bool(field.stored)
+        self.column_type = field.column_type
+        self.text = name in FAST_TEXT_FIELDS
+        self.shortcut = _shortcut(field) if field.format else None
+        self.companion = companion
 
 
 def _shortcut(field: Any) -> str | None:
