@@ -34,7 +34,7 @@ from index.core.bulkwrite import (
     encode_positions,
 )
 from index.core.documents import content_document, space_document
-from index.core.postingblocks import _distinct
+from index.core.postingblocks import PAD, block_values
 from index.site.loader import load_site
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "site"
@@ -165,9 +165,9 @@ def test_common_terms_are_the_common_stems_and_their_adjacent_pairs(
     assert common_terms(stems, common) == _common_terms_by_hand(stems, common)
 
 
-def test_repeated_values_are_made_distinct_objects() -> None:
-    shared = b"\x00\x00\x00\x01positions"
-    values = [shared, b"\x00\x00\x00\x02other", shared, shared]
-    distinct = _distinct(values)
-    assert list(distinct) == values
-    assert len({id(v) for v in distinct}) == len(values)
+def test_a_blocks_values_are_objects_of_their_own() -> None:
+    shared = b"\x00\x00\x00\x01positions" + PAD
+    stored = [shared, b"\x00\x00\x00\x02other" + PAD, shared, shared, PAD]
+    values = block_values(stored)
+    assert list(values) == [v[:-1] for v in stored if v[:-1]]
+    assert len({id(v) for v in values}) == len(values)

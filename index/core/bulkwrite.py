@@ -36,7 +36,7 @@ from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
 from index.core.analysis import analyze, common_field, common_of, common_terms, positions_of
-from index.core.postingblocks import POSITIONS, Postings, value_kind, write_field
+from index.core.postingblocks import PAD, POSITIONS, Postings, value_kind, write_field
 from index.site.forking import collect, die_with_parent
 
 #: Fields analysed here rather than by Whoosh (their analyzer is ``index.core.analysis``).
@@ -190,7 +190,7 @@ def _add_terms(terms: dict[Any, Postings], docnum: int, shortcut: str | None, fi
             bucket = terms.get(tbytes)
             if bucket is None:
                 bucket = terms[tbytes] = Postings()
-            bucket += (docnum, freq, vbytes if kind is POSITIONS else None)
+            bucket += (docnum, freq, vbytes + PAD if kind is POSITIONS else None)
         return length
     length = 0
     for tbytes, freq in found:
@@ -202,7 +202,8 @@ def _add_terms(terms: dict[Any, Postings], docnum: int, shortcut: str | None, fi
     return length
 
 
-#: The encoded value of a posting at one position, by position (``Positions.encode``).
+#: The stored value of a posting at one position, by position (``Positions.encode``, then
+#: ``PAD``).
 _SINGLE: dict[int, bytes] = {}
 
 
@@ -223,12 +224,12 @@ def _add_positions(terms: dict[Any, Postings], docnum: int, stems: list[str]) ->
             at = positions[0]
             value = single.get(at)
             if value is None:
-                value = encode_positions(positions)
+                value = encode_positions(positions) + PAD
                 if at < 1 << 16:
                     single[at] = value
             bucket += (docnum, 1, value)
         else:
-            bucket += (docnum, len(positions), encode_positions(positions))
+            bucket += (docnum, len(positions), encode_positions(positions) + PAD)
 
 
 Progress = Callable[[int], None]

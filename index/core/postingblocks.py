@@ -18,8 +18,8 @@ import struct
 import zlib
 from collections.abc import Sequence
 from hashlib import md5
-from itertools import accumulate
-from operator import sub
+from itertools import repeat
+from operator import getitem, sub
 from pickle import dumps
 from typing import Any
 
@@ -36,23 +36,27 @@ _TERMINFO = W3TermInfo._struct
 
 
 class Postings(list):  # type: ignore[type-arg]
-    """One term's postings in docnum order, flat: document number, frequency and encoded
-    value (positions; None for the other kinds, whose values follow from the frequency)
-    of each posting in turn. One ``+=`` a posting, and no object of its own: a document's
-    number is one int for all its postings, and equal values may be one bytes object
-    (``_distinct`` makes them distinct again for the pickle, as Whoosh's are)."""
+    """One term's postings in docnum order, flat: document number, frequency and stored
+    value (``PAD``-ended positions; None for the other kinds, whose values follow from the
+    frequency) of each posting in turn. One ``+=`` a posting, and no object of its own: a
+    document's number is one int for all its postings, and equal values may be one bytes
+    object."""
 
     __slots__ = ()
 
 
-def _distinct(values: list[bytes]) -> tuple[bytes, ...]:
-    """``values`` as distinct objects: pickle writes a repeated object as a reference to
-    its first occurrence, where Whoosh's values, each encoded anew, are written in full.
-    (Copies of all of them, cut from one joined string, when any repeats: no Python loop.)"""
-    if len(set(map(id, values))) == len(values):
-        return tuple(values)
-    ends = list(accumulate(map(len, values)))
-    return tuple(map(b"".join(values).__getitem__, map(slice, [0, *ends], ends)))
+#: The byte each stored positions value ends with. Cutting it off when a block is pickled
+#: (``block_values``) makes every value a new bytes object, as Whoosh's freshly encoded
+#: ones are: pickle writes an object it has seen before as a reference to it, so values
+#: shared while the postings were gathered would change the block's bytes.
+PAD = b"\x00"
+_UNPADDED = slice(None, -1)
+
+
+def block_values(stored: list[bytes]) -> tuple[bytes, ...]:
+    """The values of a block of postings as Whoosh pickles them: each a bytes object of
+    its own, the empty ones left out."""
+    return tuple(filter(None, map(getitem, stored, repeat(_UNPADDED))))  # type: ignore[arg-type]
 
 
 def value_kind(fieldobj: Any) -> str:
@@ -118,7 +122,7 @@ def write_field(fieldwriter: Any, name: str, fieldobj: Any, terms: dict[bytes, P
             else:
                 weights = tuple(map(float, fr))
             if kind is POSITIONS:
-                values: Any = _distinct(postings[3 * at + 2:3 * end:3])
+                values: Any = block_values(postings[3 * at + 2:3 * end:3])
             elif kind is FREQUENCIES:
                 values = struct.pack(f"!{end - at}I", *fr)
             else:
