@@ -1104,8 +1104,8 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     for keys, name in zip(STORED_ORDERS, order_names, strict=True):
         arrays[f"{name}:order"], arrays[f"{name}:rank"] = patch_ordering(
             stored[f"{name}:order"], stored[f"{name}:rank"], plan, _order_key(arrays, keys))
-    arrays[links.PARENT_ARRAY] = links.carry_parents(stored[links.PARENT_ARRAY], plan,
-                                                     before, snap)
+    arrays.update(links.Children(links.carry_parents(stored[links.PARENT_ARRAY], plan,
+                                                     before, snap)).arrays())
     # The gates from the postings carried (and any the write made necessary), and the
     # spaces open to all: as a build stores them.
     arrays.update(derived_arrays(snap, engine.permissions))
@@ -1155,7 +1155,7 @@ def _store_derived(engine: Engine, snap: Snapshot) -> None:
         arrays[f"{_ordering_name(keys)}:rank"] = ordering.rank
     for field in ("num", "created", "lastmodified"):
         arrays[f"column:{field}"] = array("q", snap.column(field))
-    arrays[links.PARENT_ARRAY] = links.children(snap).column
+    arrays.update(links.children(snap).arrays())
     for field in TEXT_FIELDS:  # relevance's field lengths (read per document from Whoosh)
         arrays[f"lengths:{field}"] = snap.field_lengths(field)
     terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}

@@ -103,7 +103,11 @@ def check_file(index_dir: Path, rules: Any) -> None:
             expected = engine_module._ordering(fresh, keys).order
             alive = [d for d in order if raw[d >> 3] >> (d & 7) & 1]
             assert alive == [d for d in expected if raw[d >> 3] >> (d & 7) & 1], name
-        assert on.array(links.PARENT_ARRAY) == links.parent_docnums(fresh)
+        parents = links.parent_docnums(fresh)
+        assert on.array(links.PARENT_ARRAY) == parents
+        grouped = links.Children(parents)  # the children by parent, grouped afresh
+        assert on.array(links.CHILDREN_ARRAY) == grouped.kids
+        assert on.array(links.STARTS_ARRAY) == grouped.starts
         for field in engine_module.FEW_VALUED:
             for value in fresh.lexicon(field):
                 assert (on.term(field, value) or 0) & fresh.live == fresh.term(field, value)

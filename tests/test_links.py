@@ -6,6 +6,7 @@ views (``parent.title`` against a fresh build of the same content)."""
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,10 @@ def check_snapshot(engine: Engine, subsets: list[list[int]]) -> None:
     assert written is not None  # a build and every write leave this commit's file
     stored = written.array(links.PARENT_ARRAY)
     assert stored == links.parent_docnums(snap)  # stored and read-from-postings agree
+    assert written.array(links.CHILDREN_ARRAY) == links.Children(stored).kids
+    assert written.array(links.STARTS_ARRAY) == links.Children(stored).starts
     children = links.children(snap)
+    assert links.grouped(snap)  # read from the derived file, not grouped again
     for pick in [range(len(content)), *subsets] if content else []:
         chosen = docsets.from_ids([content[i % len(content)] for i in pick], snap.size)
         assert children.of(chosen) & snap.live == old_children(snap, chosen)
@@ -123,6 +127,25 @@ def test_children_of_equals_a_parent_term_per_id(data: st.DataObject) -> None:
         reopened = Engine(root / "index", verify=False)
         assert reopened.store.snapshot().derived is None
         assert parent_title_answers(reopened) == answers
+
+
+@given(st.lists(st.integers(-1, 30), max_size=40))
+def test_children_groups_are_each_parents_children_ascending(parents: list[int]) -> None:
+    """``Children``' two arrays hold, for each document number, exactly the documents
+    whose parent it is, ascending (numbers past the column's end name no document)."""
+    size = len(parents)
+    column = array("i", [p if p < size else links.NO_PARENT for p in parents])
+    children = links.Children(column)
+    for p in range(size):
+        expected = [d for d in range(size) if column[d] == p]
+        assert list(next(children.groups([p]))) == expected
+    assert len(children.kids) == sum(1 for p in column if p != links.NO_PARENT)
+    chosen = docsets.from_ids(range(0, size, 3), size)
+    assert children.of(chosen) == docsets.from_ids(
+        [d for d in range(size) if column[d] != links.NO_PARENT and chosen >> column[d] & 1],
+        size)
+    again = links.Children(column, children.kids, children.starts)  # as stored and read
+    assert again.arrays() == children.arrays()
 
 
 def test_a_parent_with_many_children_spans_several_postings_blocks(tmp_path: Path) -> None:

@@ -510,11 +510,9 @@ class Compiler:
         when there are too many parents to look up one by one."""
         snap = self.snap
         if not isinstance(parents, array) or (
-                links.PARENT_ARRAY not in snap.cache and len(parents) <= links.FEW_PARENTS):
+                not links.grouped(snap) and len(parents) <= links.FEW_PARENTS):
             return links.children_of(snap, self.dense(parents))
-        groups = links.children(snap).groups
-        # Each document has one parent: the groups of distinct parents never overlap.
-        found = array("i", sorted(chain.from_iterable(map(groups.__getitem__, parents))))
+        found = array("i", sorted(chain.from_iterable(links.children(snap).groups(parents))))
         if snap.has_deletions:
             found = docsets.select(found, self.flags_of(self.lasting(snap.live))[0])
         if len(found) > docsets.sparse_limit(snap.size):

@@ -143,6 +143,10 @@ class Derived:
         """The (field, value) of every stored set."""
         return list(self._terms)
 
+    def has(self, name: str) -> bool:
+        """Does the file hold the array ``name`` (without decoding it)?"""
+        return name in self._arrays
+
     def _bytes(self, start: int, length: int) -> bytes:
         start += self._base
         return self._map[start:start + length]
@@ -213,6 +217,9 @@ class Carried:
 
     def keys(self) -> list[tuple[str, str]]:
         return list(self.terms)
+
+    def has(self, name: str) -> bool:
+        return name in self.arrays
 
     def array(self, name: str) -> array[Any] | None:
         return self.arrays.get(name)

@@ -13,12 +13,20 @@ A child names its parent by id; the id resolves to the parent's live document nu
 the same commit, exactly as looking up the ``parent`` term of each parent's id did (a
 content id is its number in decimal: a ``parent`` value in another spelling names no
 document, then as now).
+
+``Children`` is two arrays (every child, grouped by parent; where each parent's group
+starts), which the derived file stores beside the parent column: grouping the column
+(a sort of every document by parent) cost 0.1 s of a process's first ``parent.title`` at
+100,000 items, and grows with the index, where reading the stored arrays costs nothing
+until a group is sliced.
 """
 
 from __future__ import annotations
 
 from array import array
-from itertools import chain, compress, groupby, repeat
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import accumulate, chain, compress, repeat
 from typing import Any
 
 from index.core import docsets
@@ -27,6 +35,10 @@ from index.core.docsets import DocSet
 
 #: Name of the parent column in the derived file (``index.core.derived``).
 PARENT_ARRAY = "links:parent"
+#: Names of ``Children``' arrays there: the children grouped by parent, and where the
+#: group of each parent starts (an index file without them groups the column itself).
+CHILDREN_ARRAY = "links:children"
+STARTS_ARRAY = "links:children_starts"
 NO_PARENT = -1
 #: Up to this many parents, a snapshot without ``Children`` looks their ids up instead.
 FEW_PARENTS = 64
@@ -91,57 +103,87 @@ def carry_parents(old: array[int], plan: Plan, before: Any, snap: Any) -> array[
 
 
 class Children:
-    """The children of every document that has any, by the parent's document number
-    (a list as long as the index: 8 bytes per document, plus a tuple per parent)."""
+    """The children of every document, grouped by the parent's document number: the
+    children of ``p`` are ``kids[starts[p]:starts[p + 1]]``, ascending (4 bytes per
+    document in each array, read from the derived file as they are stored)."""
 
-    def __init__(self, parents: array[int]) -> None:
+    def __init__(self, parents: array[int], kids: array[int] | None = None,
+                 starts: array[int] | None = None) -> None:
         size = len(parents)
-        having = compress(range(size), map(NO_PARENT.__lt__, parents))
-        kids = sorted(having, key=parents.__getitem__)
+        if kids is None or starts is None or len(starts) != size + 1:
+            kids, starts = _grouped(parents)
         self.size = size
         #: The parent column itself, as the derived file stores it.
         self.column = parents
-        #: ``groups[p]``: the children of ``p``, a tuple, joined by one C iterator per
-        #: query (a slice of one array per parent cost five times as much, a dictionary
-        #: of tuples twice as much at a million documents).
-        self.groups: list[tuple[int, ...]] = [()] * size
-        for p, group in groupby(kids, key=parents.__getitem__):
-            self.groups[p] = tuple(group)
-        self.parents: DocSet = docsets.from_ids(
-            compress(range(size), self.groups), size)
+        self.kids = kids
+        self.starts = starts
+
+    def arrays(self) -> dict[str, array[int]]:
+        """What the derived file stores of this (``children`` reads it back)."""
+        return {PARENT_ARRAY: self.column, CHILDREN_ARRAY: self.kids,
+                STARTS_ARRAY: self.starts}
+
+    def groups(self, parents: Iterable[int]) -> Iterator[array[int]]:
+        """The children of each of ``parents`` (document numbers), one array each. A
+        document has one parent, so the groups of distinct parents never overlap."""
+        kids, starts = self.kids, self.starts
+        return (kids[starts[p]:starts[p + 1]] for p in parents)
 
     def of(self, parents: DocSet) -> DocSet:
         """The documents whose parent is in ``parents``."""
-        having = docsets.members(parents & self.parents)
+        having = docsets.members(parents)
         if not having:
             return docsets.EMPTY
-        found = chain.from_iterable(map(self.groups.__getitem__, having))
-        return docsets.from_ids(found, self.size)
+        return docsets.from_ids(chain.from_iterable(self.groups(having)), self.size)
+
+
+def _grouped(parents: array[int]) -> tuple[array[int], array[int]]:
+    """``Children``' arrays from the parent column: the documents that have a parent,
+    stably sorted by it, and each parent's first position among them (one more entry
+    than documents: the last is the number of children)."""
+    size = len(parents)
+    having = compress(range(size), map(NO_PARENT.__lt__, parents))
+    kids = array("i", sorted(having, key=parents.__getitem__))
+    counts = [0] * (size + 1)
+    for parent, count in Counter(map(parents.__getitem__, kids)).items():
+        counts[parent + 1] = count
+    return kids, array("i", accumulate(counts))
 
 
 def children_of(snap: Any, parents: DocSet) -> DocSet:
     """The live documents whose parent is in ``parents``.
 
-    Until this snapshot has its ``Children`` (a query with many parents made it), up to
-    ``FEW_PARENTS`` parents are looked up as ``parent`` terms, one each: making
-    ``Children`` costs 0.1 s at 100,000 documents and 1 s at a million, which a first
-    ``parent.title`` that names a handful of parents should not pay."""
-    if PARENT_ARRAY not in snap.cache and docsets.count(parents) <= FEW_PARENTS:
+    When ``Children`` must be made from the parent column (no derived file holds it), up
+    to ``FEW_PARENTS`` parents are looked up as ``parent`` terms, one each: making it
+    costs 0.1 s at 100,000 documents and 1 s at a million, which a first ``parent.title``
+    that names a handful of parents should not pay."""
+    if not grouped(snap) and docsets.count(parents) <= FEW_PARENTS:
         return snap.terms("parent", snap.ids_of(parents))  # type: ignore[no-any-return]
     return children(snap).of(parents) & snap.live
 
 
+def grouped(snap: Any) -> bool:
+    """Is the snapshot's ``Children`` at hand without grouping the parent column (made
+    already, or stored in its derived file)?"""
+    known = snap.derived
+    return PARENT_ARRAY in snap.cache or (known is not None and known.has(STARTS_ARRAY))
+
+
 def children(snap: Any) -> Children:
-    """The snapshot's ``Children`` (built once per snapshot, from the derived file's parent
-    column when it is this commit's)."""
+    """The snapshot's ``Children`` (made once per snapshot: from the derived file's arrays
+    when it is this commit's, else from the parent column, itself stored or read)."""
     found = snap.cache.get(PARENT_ARRAY)
     if found is None:
-        stored = snap.derived.array(PARENT_ARRAY) if snap.derived is not None else None
-        parents = stored if stored is not None and len(stored) == snap.size else (
-            parent_docnums(snap))
-        found = snap.cache[PARENT_ARRAY] = Children(parents)
+        known = snap.derived
+        stored = known.array(PARENT_ARRAY) if known is not None else None
+        if stored is None or len(stored) != snap.size:
+            found = Children(parent_docnums(snap))
+        else:
+            found = Children(stored, known.array(CHILDREN_ARRAY), known.array(STARTS_ARRAY))
+        snap.cache[PARENT_ARRAY] = found
     return found  # type: ignore[no-any-return]
 
 
-__all__ = ["FEW_PARENTS", "NO_PARENT", "PARENT_ARRAY", "Children", "carry_parents", "children",
-           "children_of", "parent_docnums"]
+__all__ = ["CHILDREN_ARRAY", "FEW_PARENTS", "NO_PARENT", "PARENT_ARRAY", "STARTS_ARRAY",
+           "Children", "carry_parents", "children",
+           "children_of", "grouped", "parent_docnums"]
