@@ -1044,6 +1044,8 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     for field in TEXT_FIELDS:
         arrays[f"lengths:{field}"] = plan.splice(
             stored[f"lengths:{field}"], snap.field_lengths_part(field, plan.fresh), "i")
+    arrays.update(relevance.derived_arrays(
+        {field: arrays[f"lengths:{field}"] for field in TEXT_FIELDS}, snap.size))
     # Sets: each kept segment's members moved, the fresh segments' postings added, then
     # what the write deleted taken out.
     live, live_bytes = snap.live, snap.live_bytes
@@ -1158,6 +1160,8 @@ def _store_derived(engine: Engine, snap: Snapshot) -> None:
     arrays.update(links.children(snap).arrays())
     for field in TEXT_FIELDS:  # relevance's field lengths (read per document from Whoosh)
         arrays[f"lengths:{field}"] = snap.field_lengths(field)
+    arrays.update(relevance.derived_arrays(
+        {field: arrays[f"lengths:{field}"] for field in TEXT_FIELDS}, snap.size))
     terms = {(f, v): snap.term(f, v) for f in FEW_VALUED for v in snap.lexicon(f)}
     derived.write(engine.index_dir / WHOOSH_DIR, snap.reader, arrays, terms,
                   complete=FEW_VALUED)

@@ -26,6 +26,7 @@ from index.core import derived, docsets, links
 from index.core.backend import TEXT_FIELDS, Snapshot
 from index.core.carry import Plan, patch_ordering, patch_ranks
 from index.core.columns import dense_ranks
+from index.core.relevance import SLICES_ARRAY, LengthSlices
 from index.security.permissions import derived_arrays
 
 WORDS = ["alpha", "beta", "gamma", "delta"]
@@ -88,6 +89,8 @@ def check_file(index_dir: Path, rules: Any) -> None:
             assert on.array(f"column:{field}") == array("q", fresh.column(field))
         for field in TEXT_FIELDS:
             assert on.array(f"lengths:{field}") == fresh.field_lengths(field)
+            slices = LengthSlices(fresh.field_lengths(field), fresh.size)
+            assert on.array(SLICES_ARRAY.format(field)) == slices.packed(), field
         for field in engine_module.SORT_FIELDS:  # same order of the live documents
             ranks, computed = on.array(f"ranks:{field}"), engine_module._ranks(fresh, field)
             assert ranks is not None

@@ -177,6 +177,10 @@ def test_length_slices_hold_every_bit_of_any_counts(counts: list[int],
     docs = docsets.from_ids(sorted(chosen), len(counts))
     assert slices.total(docs) == sum(counts[d] for d in chosen)
     assert slices.total(docsets.full(len(counts))) == sum(counts)
+    # As the derived file stores them and a process reads them back: the same totals.
+    read = relevance.LengthSlices.unpacked(slices.packed().tobytes(), len(counts))
+    assert read.slices == slices.slices
+    assert read.total(docs) == sum(counts[d] for d in chosen)
 
 
 _TF = st.floats(0.5, 300.0, width=32).map(lambda x: float(round(x)) or 1.0) | st.floats(
