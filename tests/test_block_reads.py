@@ -6,20 +6,25 @@ Phrases are found by set algebra on positions decoded a block of postings at a t
 (``Snapshot.phrase_docs``), pinned against Whoosh's ``Phrase`` query over postings long
 enough for many blocks and phrases with repeated words; field lengths and numeric columns
 are read a segment at a time, pinned against ``doc_field_length`` and Whoosh's column
-readers."""
+readers; stored documents' offsets are made when read, pinned against their sums."""
 
 from __future__ import annotations
 
 import random
+from array import array
+from itertools import accumulate
 from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sitegen import all_ids, item, write_site
 from whoosh.query import Or, Phrase
 from whoosh.reading import TermNotFound
 
 from index import Engine
 from index.core import docsets
-from index.core.backend import TEXT_FIELDS, Snapshot, analyze
+from index.core.backend import TEXT_FIELDS, Snapshot, StoredOffsets, analyze
 
 WORDS = ["red", "fox", "jumps", "over", "lazy", "dog", "red", "red", "fox"]
 PHRASES = ["red fox", "fox red", "red red", "red fox jumps", "lazy dog", "dog red fox",
@@ -121,3 +126,19 @@ def test_postings_read_from_the_mapped_file_match_whoosh_matchers(tmp_path: Path
         assert expected_ids and set(expected_ids) <= live
         assert list(snap.term_ids(field, value)) == expected_ids, (field, value)
     assert checked >= 3
+
+
+@given(st.lists(st.integers(0, 70_000), max_size=1_200), st.data())
+def test_stored_offsets_are_the_sums_of_the_lengths_before(lengths: list[int],
+                                                          data: st.DataObject) -> None:
+    """``StoredOffsets`` (a stored column's offsets, made a block at a time when read)
+    gives each document the sum of the lengths before it, whatever order it is asked."""
+    offsets = StoredOffsets(array("H" if max(lengths, default=0) < 65536 else "I", lengths))
+    expected = list(accumulate(lengths, initial=0))[:-1]
+    assert len(offsets) == len(lengths)
+    for d in data.draw(st.lists(st.integers(0, max(len(lengths) - 1, 0)), max_size=30)
+                       if lengths else st.just([])):
+        assert offsets[d] == expected[d]
+    assert [offsets[d] for d in range(len(lengths))] == expected
+    with pytest.raises(IndexError):
+        offsets[len(lengths)]

@@ -79,12 +79,13 @@ _patch_length_reader_cache()
 
 
 def _patch_stored_offsets() -> None:
-    """Derive a stored-fields column's offsets in C.
+    """Derive a stored-fields column's offsets when they are read (``StoredOffsets``).
 
-    When a segment did not store them, Whoosh's ``VarBytesColumn`` reader adds up the
-    lengths of every document in a Python loop, on the first stored read of each segment:
-    100,000 steps at 100,000 items, most of the first search's rendering of 25 results.
-    ``itertools.accumulate`` gives the same offsets. Everything else is Whoosh's method.
+    When a segment did not store them (Whoosh stores them above 32,768 documents), Whoosh's
+    ``VarBytesColumn`` reader adds up the lengths of every document in a Python loop, on
+    the first stored read of each segment: 100,000 steps at 100,000 items, most of the
+    first search's rendering of 25 results (and still 8 ms by ``itertools.accumulate``).
+    Everything else is Whoosh's method.
     """
     def read_offsets_and_lengths(self):  # type: ignore[no-untyped-def]
         dbfile, doccount = self._dbfile, self._doccount
@@ -102,14 +103,38 @@ def _patch_stored_offsets() -> None:
             lastbyte = offsetstart
         lenstart = lastbyte - struct.calcsize(lens_code) * doccount
         lengths = dbfile.get_array(lenstart, lens_code, doccount)
-        if offsets is None:
-            offsets = array("L", accumulate(lengths, initial=0))
-            offsets.pop()  # the end of the last document
-        self._offsets = offsets
+        self._offsets = StoredOffsets(lengths) if offsets is None else offsets
         self._lengths = lengths
 
     VarBytesColumn.Reader._read_offsets_and_lengths = read_offsets_and_lengths
 
+
+class StoredOffsets:
+    """Each document's offset in a stored column: the sum of the lengths before it. The
+    sums of whole blocks of ``OFFSET_BLOCK`` lengths are made (in C) up to the furthest
+    block asked for, so a read costs a block's sum, not a pass over every document."""
+
+    __slots__ = ("_lengths", "_starts")
+
+    def __init__(self, lengths: Sequence[int]) -> None:
+        self._lengths = lengths
+        self._starts = [0]  # the offset of each block's first document, as far as made
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def __getitem__(self, docnum: int) -> int:
+        if not 0 <= docnum < len(self._lengths):
+            raise IndexError(docnum)
+        block, lengths, starts = docnum // OFFSET_BLOCK, self._lengths, self._starts
+        while len(starts) <= block:
+            at = (len(starts) - 1) * OFFSET_BLOCK
+            starts.append(starts[-1] + sum(lengths[at:at + OFFSET_BLOCK]))
+        return starts[block] + sum(lengths[block * OFFSET_BLOCK:docnum])
+
+
+#: Documents per block of ``StoredOffsets``.
+OFFSET_BLOCK = 256
 
 _patch_stored_offsets()
 
