@@ -1023,7 +1023,12 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
     kept segments' parts copied, the fresh segments' documents read from Whoosh. False
     (nothing written) when ``before`` has no complete derived file or the write merged
     or added too much."""
-    from index.security.permissions import GATES_FORMAT, derived_arrays
+    from index.security.permissions import (
+        GATES_FORMAT,
+        carried_contributions,
+        derived_arrays,
+        pack_contributions,
+    )
 
     old = before.derived
     plan = Plan(before.segments, snap.segments)
@@ -1108,8 +1113,12 @@ def _carry_derived(engine: Engine, before: Snapshot, snap: Snapshot) -> bool:
             stored[f"{name}:order"], stored[f"{name}:rank"], plan, _order_key(arrays, keys))
     arrays.update(links.Children(links.carry_parents(stored[links.PARENT_ARRAY], plan,
                                                      before, snap)).arrays())
-    # The gates from the postings carried (and any the write made necessary), and the
-    # spaces open to all: as a build stores them.
+    # Each account's drafts, carried (read from Whoosh's postings otherwise); then the
+    # gates from the postings carried (and any the write made necessary), and the spaces
+    # open to all: as a build stores them.
+    carried = carried_contributions(old, plan, snap)
+    if carried is not None:
+        arrays.update(pack_contributions(carried))
     arrays.update(derived_arrays(snap, engine.permissions))
     derived.write(engine.index_dir / WHOOSH_DIR, snap.reader, arrays,
                   {key: docs for key, docs in terms.items() if key[0] in FEW_VALUED},

@@ -27,7 +27,7 @@ from index.core.backend import TEXT_FIELDS, Snapshot
 from index.core.carry import Plan, patch_ordering, patch_ranks
 from index.core.columns import dense_ranks
 from index.core.relevance import SLICES_ARRAY, LengthSlices
-from index.security.permissions import derived_arrays
+from index.security.permissions import contributions, derived_arrays
 
 WORDS = ["alpha", "beta", "gamma", "delta"]
 CALLERS = [None, USER, BLOCKED_APP, AnonymousCaller()]
@@ -114,6 +114,12 @@ def check_file(index_dir: Path, rules: Any) -> None:
         for field in engine_module.FEW_VALUED:
             for value in fresh.lexicon(field):
                 assert (on.term(field, value) or 0) & fresh.live == fresh.term(field, value)
+        # Each account's drafts, as the term lookups the permission mask made before.
+        drafts = fresh.term("status", "draft") & fresh.term("entity", "content")
+        mine = contributions(fresh)
+        for account in fresh.lexicon("contributor"):
+            assert docsets.from_ids(mine.get(account, ()), fresh.size) == (
+                drafts & fresh.term("contributor", account)), account
         # The permission gates and the spaces open to all, as a build computes them.
         computed = derived_arrays(fresh, rules)
         assert computed

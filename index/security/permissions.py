@@ -27,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Literal
 
 from index.core import docsets, lru
+from index.core.carry import Plan
 from index.core.docsets import DocSet
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
@@ -281,6 +282,8 @@ def derived_arrays(snap: Any, rules: SitePermissions) -> dict[str, array[int]]:
     - The gates (``_Gates``): each document set as a bitmap; for each map, the roots
       ascending, and the members below ``roots[i]`` at
       ``members[offsets[i]:offsets[i + 1]]``.
+    - Each account's drafts (``contributions``): the accounts as a JSON list, ascending,
+      and their drafts as a map's offsets and members.
     - The documents of the spaces open to every licensed user and to anonymous, as
       bitmaps, named with the permission facts' token: a catalogue change that leaves
       the commit as it was (a catalogue written by another program) changes the token,
@@ -300,6 +303,7 @@ def derived_arrays(snap: Any, rules: SitePermissions) -> dict[str, array[int]]:
             offsets.append(len(members))
         for part, values in zip(_MAP_PARTS, (roots, offsets, members), strict=True):
             out[f"{GATES_FORMAT}:{name}:{part}"] = values
+    out.update(pack_contributions(contributions(snap)))
     sets = _space_sets(snap, rules)
     for kind in _SPACE_KINDS:
         out[f"{SPACES_FORMAT}:{rules.token}:{kind}"] = _bitmap(getattr(sets, kind), snap.size)
@@ -358,6 +362,74 @@ def _gates(snap: Any) -> _Gates:
     if found is None:
         found = snap.cache["permission_gates"] = _stored_gates(snap) or _computed_gates(snap)
     return found  # type: ignore[no-any-return]
+
+
+#: Names the stored form of ``contributions`` (``derived_arrays``).
+CONTRIBUTED = f"{GATES_FORMAT}:contributed"
+
+
+def contributions(snap: Any) -> dict[str, array[int]]:
+    """Each account that contributed to a draft, with those drafts (live, ascending): the
+    drafts a viewer sees as its own. Looking up the viewer's whole ``contributor`` term
+    instead cost 5.5 ms of a first search at 100,000 items for a user who contributed
+    to 13,000 documents (a tenth as many at a million), for the few drafts among them."""
+    found = snap.cache.get(CONTRIBUTED)
+    if found is None:
+        found = snap.cache[CONTRIBUTED] = (_stored_contributions(snap.derived)
+                                           or computed_contributions(snap))
+    return found  # type: ignore[no-any-return]
+
+
+def computed_contributions(snap: Any, only: Collection[int] | None = None
+                           ) -> dict[str, array[int]]:
+    """``contributions`` from the ``contributor`` postings (of the segments at positions
+    ``only``, when given: what a write added)."""
+    drafts = docsets.as_bytes(_gates(snap).drafts, snap.size)
+    found: dict[str, list[int]] = {}
+    for account, docs in snap.term_postings("contributor", only):
+        mine = [d for d in docs if drafts[d >> 3] >> (d & 7) & 1]
+        if mine:  # (an account comes once per segment that has it)
+            found.setdefault(account, []).extend(mine)
+    return {account: array("I", sorted(docs)) for account, docs in found.items()}
+
+
+def carried_contributions(old: Any, plan: Plan, snap: Any) -> dict[str, array[int]] | None:
+    """``contributions`` of ``snap`` from the derived file ``old`` of the commit a small
+    write started from (``index.core.carry``): each account's drafts moved to their new
+    numbers, the new segments' added, and what is no longer a live draft taken out. None
+    when ``old`` does not hold them."""
+    stored = _stored_contributions(old)
+    if stored is None:
+        return None
+    drafts = docsets.as_bytes(_gates(snap).drafts, snap.size)
+    found = {account: [d for d in plan.moved_ids(docs) if drafts[d >> 3] >> (d & 7) & 1]
+             for account, docs in stored.items()}
+    for account, docs in computed_contributions(snap, plan.fresh).items():
+        found[account] = sorted({*found.get(account, ()), *docs})
+    return {account: array("I", docs) for account, docs in found.items() if docs}
+
+
+def pack_contributions(found: Mapping[str, array[int]]) -> dict[str, array[int]]:
+    """``contributions`` as the derived file stores them."""
+    accounts = sorted(found)
+    offsets, members = array("I", [0]), array("I")
+    for account in accounts:
+        members.extend(found[account])
+        offsets.append(len(members))
+    return {f"{CONTRIBUTED}:accounts": array("B", json.dumps(accounts).encode()),
+            f"{CONTRIBUTED}:offsets": offsets, f"{CONTRIBUTED}:members": members}
+
+
+def _stored_contributions(known: Any) -> dict[str, array[int]] | None:
+    """``pack_contributions``' map read back from a derived file, or None."""
+    if known is None:
+        return None
+    accounts, offsets, members = (known.array(f"{CONTRIBUTED}:{part}")
+                                  for part in ("accounts", "offsets", "members"))
+    if accounts is None or offsets is None or members is None:
+        return None
+    return {account: members[offsets[n]:offsets[n + 1]]
+            for n, account in enumerate(json.loads(accounts.tobytes()))}
 
 
 @dataclass(frozen=True)
@@ -448,7 +520,7 @@ def _permitted(snap: Any, rules: SitePermissions, viewer: Viewer) -> DocSet:
     account = viewer.account_id
     own_drafts = passing = docsets.EMPTY
     if account is not None:
-        own_drafts = gates.drafts & snap.term("contributor", account)
+        own_drafts = docsets.from_ids(contributions(snap).get(account, ()), snap.size)
         passing = snap.term("read_user", account) | snap.terms("read_group", viewer.groups)
     administered = [s.key.lower() for s in rules.spaces.values()
                     if rules.can_administer_space(viewer, s)]
@@ -478,5 +550,6 @@ def site_permissions(catalog: Catalogue) -> SitePermissions:
                            rejected_accounts=catalog.rejected_accounts)
 
 
-__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "derived_arrays",
+__all__ = ["ANONYMOUS", "PermissionMask", "SitePermissions", "Viewer", "carried_contributions",
+           "computed_contributions", "contributions", "derived_arrays", "pack_contributions",
            "site_permissions"]
