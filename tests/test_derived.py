@@ -18,8 +18,8 @@ from test_permissions_properties import STATUSES, PermSite, perm_sites, write_pe
 
 from index import AnonymousCaller, Engine
 from index import engine as engine_module
-from index.core import manifest
-from index.core.backend import IndexStore
+from index.core import derived, links, manifest, relevance
+from index.core.backend import TEXT_FIELDS, IndexStore
 from index.core.columns import build_ordering
 from index.core.derived import DERIVED_FILE
 from index.security import permissions
@@ -101,6 +101,43 @@ def test_a_build_writes_it_and_answers_do_not_depend_on_it(tmp_path: Path) -> No
     without = Engine.open(tmp_path / "ix")
     assert without.store.snapshot().derived is None
     assert answers(without) == expected
+
+
+#: Parts of the derived file added after its first format: a file without them is read,
+#: and what it lacks is computed as before.
+LATER_PARTS = (links.CHILDREN_ARRAY, links.STARTS_ARRAY,
+               *(relevance.SLICES_ARRAY.format(f) for f in TEXT_FIELDS),
+               *(f"{permissions.CONTRIBUTED}:{part}" for part in ("accounts", "offsets",
+                                                                  "members")))
+
+
+def test_a_file_without_the_later_parts_is_read_and_the_next_write_adds_them(
+        tmp_path: Path) -> None:
+    lines = content()
+    Engine.build(write_site(tmp_path / "site", lines), tmp_path / "ix")
+    expected = answers(Engine.open(tmp_path / "ix"))
+    whoosh_dir = tmp_path / "ix" / "whoosh"
+    snap = IndexStore(whoosh_dir).snapshot()
+    stored = snap.derived
+    assert isinstance(stored, derived.Derived)
+    assert all(stored.has(name) for name in LATER_PARTS)
+    arrays = {name: found for name in stored._arrays if name not in LATER_PARTS
+              and (found := stored.array(name)) is not None}
+    derived.write(whoosh_dir, snap.reader, arrays,
+                  {key: found for key in stored.keys()
+                   if (found := stored.stored(*key)) is not None}, stored.complete)
+    manifest.record(whoosh_dir)
+    older = Engine.open(tmp_path / "ix")
+    read = older.store.snapshot().derived
+    assert read is not None and not any(read.has(name) for name in LATER_PARTS)
+    assert answers(older) == expected
+    changed = item("2", space="A", parent="1", title="Child renamed", body="alpha", day=12)
+    older.upsert([changed])
+    lines[1] = changed
+    written = derived.load(whoosh_dir, older.store.snapshot().reader)
+    assert written is not None and all(written.has(name) for name in LATER_PARTS)
+    fresh = Engine.build(write_site(tmp_path / "site2", lines), tmp_path / "fresh")
+    assert answers(Engine.open(tmp_path / "ix")) == answers(older) == answers(fresh)
 
 
 def test_a_commit_rewrites_it_and_a_stale_copy_is_ignored(tmp_path: Path) -> None:
