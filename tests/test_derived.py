@@ -182,8 +182,8 @@ def test_a_derived_file_that_does_not_parse_is_ignored(tmp_path: Path) -> None:
 
 
 def same_stored(index_dir: Path) -> None:
-    """The gates and space sets a snapshot reads from the derived file are those computed
-    from Whoosh, for the permissions of the index's catalogue."""
+    """The gates, space sets and accounts' drafts a snapshot reads from the derived file
+    are those computed from Whoosh, for the permissions of the index's catalogue."""
     rules = Engine.open(index_dir).permissions
     stored = IndexStore(index_dir / "whoosh").snapshot()
     assert stored.derived is not None
@@ -193,6 +193,13 @@ def same_stored(index_dir: Path) -> None:
     computed.__dict__["derived"] = None  # as without the file
     assert permissions._gates(stored) == permissions._computed_gates(computed)
     assert permissions._space_sets(stored, rules) == permissions._space_sets(computed, rules)
+    # Each account's own drafts: stored, and by its contributor term without the file.
+    assert permissions._stored_contributions(stored.derived) is not None
+    drafts = permissions._gates(computed).drafts
+    for account in [*rules.users, *computed.lexicon("contributor"), "nobody"]:
+        assert (permissions.own_drafts(stored, drafts, account)
+                == permissions.own_drafts(computed, drafts, account)
+                == drafts & computed.term("contributor", account)), account
 
 
 def test_stored_gates_of_nested_restrictions_drafts_and_trash(tmp_path: Path) -> None:
