@@ -132,7 +132,8 @@ def test_children_of_equals_a_parent_term_per_id(data: st.DataObject) -> None:
 @given(st.lists(st.integers(-1, 30), max_size=40))
 def test_children_groups_are_each_parents_children_ascending(parents: list[int]) -> None:
     """``Children``' two arrays hold, for each document number, exactly the documents
-    whose parent it is, ascending (numbers past the column's end name no document)."""
+    whose parent it is, ascending (numbers past the column's end name no document); a
+    first join (slices of them) and later ones (tuples) give the same."""
     size = len(parents)
     column = array("i", [p if p < size else links.NO_PARENT for p in parents])
     children = links.Children(column)
@@ -141,9 +142,13 @@ def test_children_groups_are_each_parents_children_ascending(parents: list[int])
         assert list(next(children.groups([p]))) == expected
     assert len(children.kids) == sum(1 for p in column if p != links.NO_PARENT)
     chosen = docsets.from_ids(range(0, size, 3), size)
-    assert children.of(chosen) == docsets.from_ids(
+    expected_set = docsets.from_ids(
         [d for d in range(size) if column[d] != links.NO_PARENT and chosen >> column[d] & 1],
         size)
+    assert children.of(chosen) == expected_set  # (joined before: by tuples)
+    assert links.Children(column).of(chosen) == expected_set  # a first join: by slices
+    first = links.Children(column).groups(range(size))
+    assert [list(g) for g in first] == [list(next(children.groups([p]))) for p in range(size)]
     again = links.Children(column, children.kids, children.starts)  # as stored and read
     assert again.arrays() == children.arrays()
 
