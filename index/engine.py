@@ -667,13 +667,12 @@ class Engine:
     def _result(self, row: _Row, score: float | None, tokens: list[str],
                 mode: str) -> tuple[SearchResult, dict[str, Any]]:
         fields, title, body, doc = row
+        values = fields.copy()  # every field, in declared order, as no query marks it
         if mode != "none":
-            title, excerpt = highlight(title, body, tokens, mode)
-        else:
-            excerpt = ""
-        values = fields.copy()  # every field, in declared order (``_row``)
-        values["title"], values["excerpt"], values["score"] = title, excerpt, score
-        values["labels"] = list(values["labels"])  # the row's own list stays unshared
+            values["title"], values["excerpt"] = highlight(title, body, tokens, mode)
+        if score is not None:
+            values["score"] = score
+        values["labels"] = list(values["labels"])  # the row's own tuple stays unshared
         return _construct(values), doc
 
     # --- cursors -------------------------------------------------------------------------
@@ -821,10 +820,10 @@ def _construct(values: dict[str, Any]) -> SearchResult:
     parse the default factory's signature on every call, 4 ms a page), so the instance
     needs only its fields, the set of them, and no extras or private attributes."""
     result = _new_result(SearchResult)
-    _set(result, "__dict__", values)
-    _set(result, "__pydantic_fields_set__", _FIELD_SET.copy())
-    _set(result, "__pydantic_extra__", None)
-    _set(result, "__pydantic_private__", None)
+    _set_dict(result, values)
+    _set_fields_set(result, _FIELD_SET)
+    _set_extra(result, None)
+    _set_private(result, None)
     return result
 
 
@@ -842,9 +841,18 @@ def _construct_page(values: dict[str, Any], docs: list[dict[str, Any]]) -> Searc
 _new_result = SearchResult.__new__
 _new_page = SearchPage.__new__
 _set = object.__setattr__
+#: Setters of a model's four slots, called directly: a third less than ``_set`` by name.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 #: ``SearchResult``'s fields in their declared order (the order they are dumped in).
 _FIELDS = tuple(SearchResult.model_fields)
-_FIELD_SET = set(_FIELDS)  # copied for each result (never changed itself)
+#: The set fields of every result made by ``_construct``: one set shared by all of them
+#: (a copy each was a tenth of rendering a result). Pydantic only ever adds a field's
+#: name to it (on assignment), which every field's already is, and copies it for
+#: ``model_copy``; nothing in the engine changes it.
+_FIELD_SET = set(_FIELDS)
 #: Every result field, as a space entity's result leaves it (``_row`` fills them in).
 _BLANK: dict[str, Any] = {name: None for name in _FIELDS} | {"excerpt": "", "labels": ()}
 
@@ -853,8 +861,9 @@ _BLANK: dict[str, Any] = {name: None for name in _FIELDS} | {"excerpt": "", "lab
 ROW_CACHE = 4096
 
 
-#: One cached result row: all of its result fields (those the query sets left blank), in
-#: declared order, its title, body text and decoded stored item.
+#: One cached result row: all of its result fields in declared order, as a search that
+#: neither marks nor scores shows them (its title unmarked, no excerpt, no score, labels
+#: as a tuple), its title, body text and decoded stored item.
 _Row = tuple[dict[str, Any], str, str, dict[str, Any]]
 
 
@@ -874,7 +883,7 @@ def _row(snap: Snapshot, docnum: int) -> _Row:
     doc = load_doc(stored)
     if "key" in doc:  # a space entity
         row = (_BLANK | {"id": stored["id"], "entityType": "space", "type": "space",
-                         "status": doc["status"], "space": doc["key"],
+                         "status": doc["status"], "title": doc["name"], "space": doc["key"],
                          "url": url_of("space", doc)},
                doc["name"], doc.get("description", ""), doc)
     else:
@@ -883,12 +892,12 @@ def _row(snap: Snapshot, docnum: int) -> _Row:
         if where is not None:
             doc["container_type"] = load_doc(snap.stored(where))["type"]
         fields = {"id": doc["id"], "entityType": "content", "type": doc["type"],
-                  "status": doc["status"], "space": doc["space"],
+                  "status": doc["status"], "title": doc["title"], "space": doc["space"],
                   "url": url_of("content", doc),
                   "lastModified": cloud_time(doc["lastmodified"]),
                   "created": cloud_time(doc["created"]), "creator": doc["creator"],
                   "parentId": doc.get("parent_id"), "containerId": container,
-                  "fileName": doc.get("file_name"), "labels": doc.get("labels", [])}
+                  "fileName": doc.get("file_name"), "labels": tuple(doc.get("labels", ()))}
         row = (_BLANK | fields, doc["title"], str(doc.get("text", "")), doc)
     if len(rows) >= ROW_CACHE:
         rows.pop(next(iter(rows)))
