@@ -30,9 +30,9 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any, TypeVar
 
 from index.core import docsets, lru
@@ -270,6 +270,10 @@ class _Base:
     order: array[int]
     scores: array[float]
     holders: DocSet
+    #: Where each document of ``order`` is in a set's bytes (``d >> 3``) and its bit there
+    #: (``1 << (d & 7)``), position by position: ``_held`` tests the order against a set.
+    byte_of: array[int]
+    bit_of: bytes
 
 
 def _base(snap: Snapshot, terms: Terms, default: Ordering) -> _Base:
@@ -294,9 +298,10 @@ def _base(snap: Snapshot, terms: Terms, default: Ordering) -> _Base:
         if len(order) != held:
             order = sorted(docsets.members(holders, held), key=default.rank.__getitem__)
         order.sort(key=base.__getitem__, reverse=True)
-        found = cache.put(terms, _Base(stats, array("i", order),
-                                       array("d", list(map(base.__getitem__, order))),
-                                       holders))
+        found = cache.put(terms, _Base(
+            stats, array("i", order), array("d", list(map(base.__getitem__, order))),
+            holders, array("i", map(op.rshift, order, repeat(3))),
+            bytes(map(op.lshift, repeat(1), map(op.and_, order, repeat(7))))))
     return found
 
 
@@ -392,14 +397,31 @@ def _walk(snap: Snapshot, base: _Base, stats: Statistics,
         _keep(kept, (score(d, stats), -rank[d], d), needed)
     if not bound:  # every scored hit holds a loose term: all kept already
         return [(d, s) for s, _, d in sorted(kept, reverse=True)]
-    raw = docsets.as_bytes(hits & ~early if early else hits, snap.size)
-    for d, base_score in zip(base.order, base.scores, strict=True):
-        if len(kept) == needed and base_score * bound < kept[0][0]:
-            break
-        if raw[d >> 3] >> (d & 7) & 1:
-            _keep(kept, (score(d, stats), -rank[d], d), needed)
+    order, scores = base.order, base.scores
+    for p in _held(docsets.as_bytes(hits & ~early if early else hits, snap.size), base):
+        if len(kept) == needed and scores[p] * bound < kept[0][0]:
+            break  # (base scores only fall: no later hit can reach the worst kept)
+        d = order[p]
+        _keep(kept, (score(d, stats), -rank[d], d), needed)
     kept.sort(reverse=True)
     return [(d, s) for s, _, d in kept]
+
+
+def _held(raw: bytes, base: _Base) -> Iterator[int]:
+    """The positions of ``base.order`` whose document is in the set ``raw``
+    (``docsets.as_bytes``), in order, found a block of ``WALK_BLOCK`` positions at a time
+    in C: a Python step per position passed cost as much as scoring the hits met."""
+    byte_of, bit_of = base.byte_of, base.bit_of
+    for start in range(0, len(byte_of), WALK_BLOCK):
+        at = byte_of[start:start + WALK_BLOCK]
+        found = op.itemgetter(*at)(raw) if len(at) > 1 else (raw[at[0]],)
+        yield from compress(range(start, start + len(at)),
+                            map(op.and_, found, bit_of[start:start + WALK_BLOCK]))
+
+
+#: Positions of the base order ``_held`` tests at a time. A walk stops on the first hit
+#: past its bound, so it tests at most a block more than it needs.
+WALK_BLOCK = 64
 
 
 def _keep(kept: list[tuple[float, int, int]], item: tuple[float, int, int],
