@@ -215,3 +215,58 @@ def test_live_scores_are_bit_identical_to_score(world_spec: Any) -> None:
     for d in range(size):
         expected = relevance.score(d, stats)
         assert got[d] == expected and math.copysign(1, got[d]) == math.copysign(1, expected)
+
+
+@given(st.integers(1, 60).flatmap(lambda size: st.tuples(
+    st.just(size),
+    st.lists(st.integers(0, 70_000), min_size=size, max_size=size),
+    st.lists(st.tuples(st.floats(0.1, 5000.0), st.floats(0.1, 5000.0), st.lists(st.tuples(
+        st.floats(0.05, 12.0), st.floats(0.05, 12.0), st.booleans(),
+        st.sets(st.integers(0, size - 1), min_size=1), st.data()),
+        min_size=1, max_size=3)), min_size=1, max_size=4))), st.integers(0, 3))
+def test_a_walk_scores_each_position_as_score_does(world_spec: Any, depth: int) -> None:
+    """``_score_at`` (what the walk scores with: the postings read once per position of
+    the base order, weighed with the caller's statistics) gives exactly ``score``'s float,
+    for a caller whose plan is the base's or lacks some of its terms, with other idf and
+    average lengths; the first time (reading the postings) and the next (reading what
+    it kept), within the kept depth and beyond it."""
+    from array import array
+
+    size, field_lengths, fields = world_spec
+    base_plan, mine_plan = [], []
+    base_idf: dict[str, list[tuple[str, float]]] = {}
+    mine_idf: dict[str, list[tuple[str, float]]] = {}
+    base_avgdl, mine_avgdl = {}, {}
+    holders: set[int] = set()
+    for f, (avgdl, my_avgdl, tokens) in enumerate(fields):
+        field, lengths = f"f{f}", array("i", field_lengths)
+        base_terms, mine_terms = [], []
+        for t, (idf, my_idf, kept, docs_set, data) in enumerate(tokens):
+            docs = array("i", sorted(docs_set))
+            tfs = array("f", [data.draw(_TF) for _ in docs])
+            holders |= docs_set
+            base_terms.append((idf, docs, tfs))
+            base_idf.setdefault(field, []).append((f"t{t}", idf))
+            if kept:
+                mine_terms.append((my_idf, docs, tfs))
+                mine_idf.setdefault(field, []).append((f"t{t}", my_idf))
+        base_plan.append((lengths, avgdl, base_terms))
+        base_avgdl[field] = avgdl
+        if mine_terms:
+            mine_plan.append((lengths, my_avgdl, mine_terms))
+            mine_avgdl[field] = my_avgdl
+    base_stats = relevance.Statistics(base_idf, base_avgdl, base_plan)
+    mine = relevance.Statistics(mine_idf, mine_avgdl, mine_plan)
+    order = array("i", sorted(holders))
+    base = relevance._Base(base_stats, order, array("d", [0.0] * len(order)), 0,
+                           array("i"), b"", {})
+    saved = relevance.POSTINGS_DEPTH
+    relevance.POSTINGS_DEPTH = depth
+    try:
+        for _ in range(2):
+            for p, d in enumerate(order):
+                for stats in (mine, base_stats):
+                    assert relevance._score_at(base, p, d, stats) == relevance.score(d, stats)
+    finally:
+        relevance.POSTINGS_DEPTH = saved
+    assert len(base.postings_at) == min(depth, len(order))

@@ -32,6 +32,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import compress, repeat
 from typing import Any, TypeVar
 
@@ -161,6 +162,12 @@ class Statistics:
     avgdl: dict[str, float]
     plan: list[tuple[array[int], float, list[tuple[float, array[int], array[float]]]]]
 
+    @cached_property
+    def weights(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """(idf, average field length) by (field, term): what ``_score_at`` weighs with."""
+        return {(field, token): (v, self.avgdl[field])
+                for field, tokens in self.idf.items() for token, v in tokens}
+
 
 def statistics(snap: Snapshot, terms: Terms, universe: DocSet) -> Statistics:
     """Statistics over ``universe`` (cached per term set and universe)."""
@@ -274,6 +281,10 @@ class _Base:
     #: (``1 << (d & 7)``), position by position: ``_held`` tests the order against a set.
     byte_of: array[int]
     bit_of: bytes
+    #: What ``_score_at`` read of the postings for the first ``POSTINGS_DEPTH`` positions a
+    #: walk scored, by position: ((field, term), term frequency, field length) for each
+    #: term the document holds, in the order of ``stats.plan``.
+    postings_at: dict[int, tuple[tuple[tuple[str, str], float, int], ...]]
 
 
 def _base(snap: Snapshot, terms: Terms, default: Ordering) -> _Base:
@@ -301,7 +312,7 @@ def _base(snap: Snapshot, terms: Terms, default: Ordering) -> _Base:
         found = cache.put(terms, _Base(
             stats, array("i", order), array("d", list(map(base.__getitem__, order))),
             holders, array("i", map(op.rshift, order, repeat(3))),
-            bytes(map(op.lshift, repeat(1), map(op.and_, order, repeat(7))))))
+            bytes(map(op.lshift, repeat(1), map(op.and_, order, repeat(7)))), {}))
     return found
 
 
@@ -402,9 +413,47 @@ def _walk(snap: Snapshot, base: _Base, stats: Statistics,
         if len(kept) == needed and scores[p] * bound < kept[0][0]:
             break  # (base scores only fall: no later hit can reach the worst kept)
         d = order[p]
-        _keep(kept, (score(d, stats), -rank[d], d), needed)
+        _keep(kept, (_score_at(base, p, d, stats), -rank[d], d), needed)
     kept.sort(reverse=True)
     return [(d, s) for s, _, d in kept]
+
+
+def _score_at(base: _Base, p: int, d: int, stats: Statistics) -> float:
+    """``score(d, stats)`` of the document ``d`` at position ``p`` of the base order, by
+    the same operations in the same order (the terms ``d`` holds, in plan order: the
+    caller's plan is the base's without the terms its universe lacks, and ``d``, a hit,
+    is in its universe), from the frequencies and lengths read for that position when a
+    walk first scored it. Those are facts of the snapshot, the same for every caller:
+    looking them up in the postings (a bisection per field and term) was most of a
+    text search's walk."""
+    found = base.postings_at.get(p)
+    if found is None:
+        found = tuple((key, tfs[i], lengths[d])
+                      for (lengths, _, tokens), keys in zip(base.stats.plan, _plan_keys(base.stats),
+                                                            strict=True)
+                      for (_, docs, tfs), key in zip(tokens, keys, strict=True)
+                      if (i := bisect_left(docs, d)) < len(docs) and docs[i] == d)
+        if p < POSTINGS_DEPTH:
+            base.postings_at[p] = found
+    out = 0.0
+    weights = stats.weights
+    for key, tf, length in found:
+        weight = weights.get(key)
+        if weight is not None:
+            idf, avgdl = weight
+            norm = tf + K1 * ((1 - B_) + B_ * length / avgdl)
+            out = out + idf * tf * (K1 + 1) / norm
+    return out
+
+
+def _plan_keys(stats: Statistics) -> list[list[tuple[str, str]]]:
+    """The (field, term) of each entry of ``stats.plan``, in its shape."""
+    return [[(field, token) for token, _ in tokens] for field, tokens in stats.idf.items()]
+
+
+#: Positions of a base order whose postings ``_score_at`` keeps (a few hundred bytes
+#: each): walks rarely go deeper, and one that does reads the postings again.
+POSTINGS_DEPTH = 4096
 
 
 def _held(raw: bytes, base: _Base) -> Iterator[int]:
