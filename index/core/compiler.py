@@ -510,9 +510,11 @@ class Compiler:
         """The ``ids`` that name a document the id clauses may read (``readable``)."""
         if not self.scope.hidden_spaces and not self.scope.hidden_types:
             return ids
-        readable = self.readable(by_permission=False)
-        found = ((i, self.snap.docnum_of(i)) for i in ids)  # (not a map of every id)
-        return [i for i, d in found if d is not None and readable >> d & 1]
+        # Each id's set, as the id clauses read it (kept per snapshot), tested against
+        # the flags of what may be read (kept per snapshot and scope): a Whoosh lookup of
+        # the id (``docnum_of``) on every search was most of an app's ``ancestor = N``.
+        within = self.flags_of(self.lasting(self.readable(by_permission=False)))[0]
+        return [i for i in ids if any(within[d] for d in self.sparse_term("id", i) or ())]
 
     def children_of(self, parents: Hits) -> Hits:
         """The live documents whose parent is in ``parents`` (``index.core.links``: from
