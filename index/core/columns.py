@@ -17,7 +17,8 @@ import bisect
 from array import array
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import and_, itemgetter, lshift, rshift
 from typing import Any
 
 from index.core import docsets
@@ -26,6 +27,8 @@ from index.core.docsets import DocSet, Hits, Ids
 BLOCK = 1024
 #: An ordering is cut into this many blocks of positions for ``Ordering.top``.
 ORDER_BLOCKS = 64
+#: Positions of an ordering a walk tests at a time (``Ordering._walk``).
+PROBE = 128
 
 
 class SortedColumn:
@@ -182,14 +185,42 @@ class Ordering:
 
     def _walk(self, raw: bytes, start: int, length: int, out: list[int], needed: int
               ) -> bool:
-        """Append the hits (``raw``) among ``length`` positions of the order from ``start``
-        to ``out``, until it holds ``needed``; True when it does."""
-        for d in self.order[start:start + length]:  # (islice would step to ``start``)
-            if raw[d >> 3] >> (d & 7) & 1:
-                out.append(d)
+        """Append the hits (``raw``, ``docsets.as_bytes``) among ``length`` positions of
+        the order from ``start`` to ``out``, until it holds ``needed``; True when it does.
+
+        The positions are tested a chunk of ``PROBE`` at a time in C, from each position's
+        byte and bit in a set (``_probe``): a Python step per position passed was most of
+        a broad query's ordering."""
+        order, end = self.order, min(start + length, len(self.order))
+        while start < end:
+            chunk, lo = divmod(start, PROBE)
+            hi = min(end - chunk * PROBE, PROBE)
+            byte_of, bit_of = self._probe(chunk)
+            at = byte_of[lo:hi]
+            found = itemgetter(*at)(raw) if len(at) > 1 else (raw[at[0]],)
+            first = chunk * PROBE
+            for i in compress(range(first + lo, first + hi), map(and_, found, bit_of[lo:hi])):
+                out.append(order[i])
                 if len(out) == needed:
                     return True
+            start = first + hi
         return False
+
+    def _probe(self, chunk: int) -> tuple[array[int], bytes]:
+        """Where the documents of the ``chunk``-th ``PROBE`` positions are in a set's bytes
+        (``d >> 3``) and their bits there (``1 << (d & 7)``): made on first use (a walk
+        reads the first few chunks), kept with the ordering."""
+        made = self._probes.get(chunk)
+        if made is None:
+            docs = self.order[chunk * PROBE:(chunk + 1) * PROBE]
+            made = self._probes[chunk] = (
+                array("i", map(rshift, docs, repeat(3))),
+                bytes(map(lshift, repeat(1), map(and_, docs, repeat(7)))))
+        return made
+
+    @cached_property
+    def _probes(self) -> dict[int, tuple[array[int], bytes]]:
+        return {}
 
 
 def dense_ranks(values: Sequence[Any]) -> list[int]:
