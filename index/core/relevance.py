@@ -347,7 +347,9 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: Hits, total: int,
             return _score_few(few, hits, holding, stats, needed, default)
         hits = docsets.dense(hits, snap.size)  # many hits: walk the base order
     scored = hits & base.holders
-    count = docsets.count(scored)
+    # A text clause alone: every hit holds a term, and ``total`` is the count. Comparing
+    # stops at the first differing word, and costs a third of a count when equal.
+    count = total if scored == hits else docsets.count(scored)
 
     def key(item: tuple[int, float]) -> tuple[float, int]:
         return -item[1], rank[item[0]]
