@@ -39,10 +39,11 @@ def test_top_is_the_first_hits_by_rank(case: tuple[Ordering, list[int], int]) ->
 def test_a_few_hundred_hits_are_sorted_from_the_first_blocks_only() -> None:
     """Hits spread through the order: their first ones come from the first blocks, which
     are built on demand (the rest never are); hits deep in the order, past the blocks
-    worth trying, fall back to sorting them all: the same first hits either way."""
+    tried (those that would hold half as many again as needed if the hits spread evenly),
+    fall back to sorting them all: the same first hits either way."""
     import random
 
-    size = 64 * 200  # 300 hits: up to 300 * 2048 // size = 48 blocks are worth trying
+    size = 64 * 200  # 300 hits: 3 * 25 * 64 / (2 * 300) = 8 blocks are tried
     order = random.Random(7).sample(range(size), size)
     spread = sorted(random.Random(8).sample(range(size), 300))
     deep = sorted(order[-300:])  # in the last two blocks
@@ -53,4 +54,4 @@ def test_a_few_hundred_hits_are_sorted_from_the_first_blocks_only() -> None:
         assert got == sorted(hits, key=ordering.rank.__getitem__)[:25]
         built[name] = [b is not None for b in ordering._blocks]
     assert built["spread"][0] and sum(built["spread"]) < 16
-    assert all(built["deep"][:48]) and not any(built["deep"][48:])
+    assert all(built["deep"][:8]) and not any(built["deep"][8:])

@@ -163,15 +163,15 @@ class Ordering:
         tries = min((count << 11) // max(len(self.rank), 1), blocks)
         if count <= needed or needed * blocks > count * tries:
             return docsets.members(hits, count)  # hits spread evenly need more blocks
-        taken, held = docsets.EMPTY, 0
-        for index in range(tries):
-            part = hits & self.block(index)
-            if part:
-                taken |= part
-                held += part.bit_count()
-                if held >= needed:
-                    return docsets.members(taken, held)
-        return docsets.members(hits, count)
+        # As many blocks as would hold half as many hits again as needed if they spread
+        # evenly, listed once: counting each block's hits read the whole width each time
+        # (73 us at a million documents, where the AND costs 5).
+        want = min(tries, -(-3 * needed * blocks // (2 * count)))
+        taken = docsets.EMPTY
+        for index in range(want):
+            taken |= hits & self.block(index)
+        found = docsets.members(taken, 2 * needed)  # (about that many: the sparse way)
+        return found if len(found) >= needed else docsets.members(hits, count)
 
     def first(self, docs: Sequence[int], needed: int) -> list[int]:
         """The first ``needed`` of ``docs`` in this order. Ranks are distinct, so sorting
