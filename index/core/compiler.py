@@ -731,17 +731,19 @@ class Compiler:
         return out & snap.live
 
 
-    def expansion_docs(self, fields: tuple[str, ...], words: set[str], key: Any) -> DocSet:
+    def expansion_docs(self, fields: tuple[str, ...], words: set[str], key: Any) -> Hits:
         """Documents holding any of the expanded ``words`` (``key`` names the expansion)
         in any of ``fields``: the union is kept per snapshot, where OR-ing every word's
         set in every field on every search cost a pass over the index per word and
-        field. It stays an integer (what relevance and the other operands take), and is
-        lasting: an AND with a sparse set reads its flags."""
+        field. Over several fields it stays an integer (the body's words are many: an
+        ``Ids`` part would be made an integer again on every search), and is lasting:
+        an AND with a sparse set reads its flags."""
         cache = lru.on(self.snap, "expansions", TERM_UNIONS)
         found = cache.get((fields, key))
-        if found is None:
-            found = cache.put((fields, key), self.snap.terms_in(fields, words))
-        return self.lasting(found)
+        if found is None:  # one field (title ~): its terms' union, sparse when few
+            found = cache.put((fields, key), self.term_set(fields[0], words)
+                              if len(fields) == 1 else self.snap.terms_in(fields, words))
+        return found if isinstance(found, array) else self.lasting(found)
 
     def unscored_docs(self, tree: textsearch.TextQuery, fields: tuple[str, ...]) -> Hits:
         """``text_docs`` for a clause that relevance does not read (``parent.title``): one

@@ -338,6 +338,8 @@ def top(snap: Snapshot, terms: Terms, universe: DocSet, hits: Hits, total: int,
     if needed <= 0 or not total:
         return []
     base = _base(snap, terms, default)
+    if not base.order:  # no document holds a term (a fuzzy word itself absent): no scores
+        return [(d, 0.0) for d in default.top(hits, total, needed)]
     stats = statistics(snap, terms, universe)
     rank = default.rank
     if isinstance(hits, array):
