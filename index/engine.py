@@ -603,7 +603,7 @@ class Engine:
         if total is None:
             total = docsets.size_of(hits)
         ordered = self._order(snap, query, hits, total, compiler.score_terms, start + limit,
-                              compiler.universe)
+                              compiler.universe, lambda within: compiler.hit_flags(hits, within))
         tokens = compiler.score_tokens
         rows: dict[int, _Row] = snap.cache.setdefault("rows", {})
         out = []
@@ -650,9 +650,11 @@ class Engine:
     # --- ordering ------------------------------------------------------------------------
 
     def _order(self, snap: Snapshot, query: Query, hits: Hits, total: int,
-               terms: list[tuple[str, str]], needed: int, universe: int
+               terms: list[tuple[str, str]], needed: int, universe: int,
+               hit_flags: Callable[[int], bytes | bytearray | None] | None = None
                ) -> list[tuple[int, float | None]]:
-        """The first ``needed`` hits in result order, with scores when relevance-ranked."""
+        """The first ``needed`` hits in result order, with scores when relevance-ranked
+        (``hit_flags``: ``relevance.top``'s)."""
         if query.order_by:
             keys = tuple((k.field, k.descending) for k in query.order_by)
             return [(d, None) for d in _ordering(snap, keys).top(hits, total, needed)]
@@ -660,7 +662,8 @@ class Engine:
             default = _ordering(snap, (("lastmodified", True),))
             return [(d, None) for d in default.top(hits, total, needed)]
         return list(relevance.top(snap, tuple(sorted(set(terms))), universe, hits, total,
-                                  needed, _ordering(snap, (("lastmodified", True),))))
+                                  needed, _ordering(snap, (("lastmodified", True),)),
+                                  hit_flags))
 
     # --- results -------------------------------------------------------------------------
 

@@ -83,6 +83,12 @@ def check(world: World, terms: relevance.Terms, universe: DocSet, hits: DocSet,
     got = relevance.top(snap, terms, universe, hits, docsets.count(hits), needed,
                         world.default)
     assert got == want
+    # A walk that reads kept flags marking the hits (as the compiler's are) instead of
+    # the hits' own bytes: the same answer.
+    flags = docsets.flags(hits, snap.size)
+    got = relevance.top(snap, terms, universe, hits, docsets.count(hits), needed,
+                        world.default, lambda holders: flags)
+    assert got == want
 
 
 @given(data=st.data())

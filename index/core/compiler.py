@@ -157,6 +157,8 @@ class Compiler:
         self.notes: dict[int, str] | None = None
         #: Identities of the sets this search holds that outlive it (``lasting``).
         self._lasting: set[int] = set()
+        #: The lasting sets of the top-level AND that ``select`` last cut its hits from.
+        self.cut_from: list[DocSet] = []
 
     # --- describing the plan ----------------------------------------------------------
 
@@ -240,7 +242,22 @@ class Compiler:
         # A top-level AND and the universe are one intersection: one pass over the ids.
         parts = ([self.evaluate(child, True) for child in where.operands]
                  if isinstance(where, And) else [self.evaluate(where, True)])
-        return self.intersect([*parts, self.universe])
+        parts.append(self.universe)
+        self.cut_from = [p for p in parts if not isinstance(p, array) and id(p) in self._lasting]
+        return self.intersect(parts)
+
+    def hit_flags(self, hits: Hits, within: DocSet) -> bytearray | None:
+        """Byte flags marking exactly the ``hits`` among the documents of ``within``
+        (relevance's holders of a term), when the hits are ``within`` cut by the lasting
+        sets of the top-level AND (``cut_from``: the universe, a space's term...); else
+        None. The flags are those sets' own (``flags_of``, kept per snapshot); that the
+        hits are exactly that cut is checked, with an AND per set and a comparison."""
+        if isinstance(hits, array) or not self.cut_from:
+            return None
+        cut = within
+        for part in self.cut_from:
+            cut &= part
+        return self.flags_of(*self.cut_from)[0] if cut == hits else None
 
     # --- boolean structure -------------------------------------------------------------
 
