@@ -442,11 +442,7 @@ def _score_at(base: _Base, p: int, d: int, stats: Statistics) -> float:
     text search's walk."""
     found = base.postings_at.get(p)
     if found is None:
-        found = tuple((key, tfs[i], lengths[d])
-                      for (lengths, _, tokens), keys in zip(base.stats.plan, _plan_keys(base.stats),
-                                                            strict=True)
-                      for (_, docs, tfs), key in zip(tokens, keys, strict=True)
-                      if (i := bisect_left(docs, d)) < len(docs) and docs[i] == d)
+        found = _postings_of(d, base.stats)
         if p < POSTINGS_DEPTH:
             base.postings_at[p] = found
     out = 0.0
@@ -460,9 +456,17 @@ def _score_at(base: _Base, p: int, d: int, stats: Statistics) -> float:
     return out
 
 
-def _plan_keys(stats: Statistics) -> list[list[tuple[str, str]]]:
-    """The (field, term) of each entry of ``stats.plan``, in its shape."""
-    return [[(field, token) for token, _ in tokens] for field, tokens in stats.idf.items()]
+def _postings_of(d: int, stats: Statistics) -> tuple[tuple[tuple[str, str], float, int], ...]:
+    """((field, term), term frequency, field length) of each term of ``stats.plan`` that
+    document ``d`` holds, in plan order (as ``score`` finds them)."""
+    out = []
+    for (field, tokens), (lengths, _, postings) in zip(stats.idf.items(), stats.plan,
+                                                        strict=True):
+        for (token, _), (_, docs, tfs) in zip(tokens, postings, strict=True):
+            i = bisect_left(docs, d)
+            if i < len(docs) and docs[i] == d:
+                out.append(((field, token), tfs[i], lengths[d]))
+    return tuple(out)
 
 
 #: Positions of a base order whose postings ``_score_at`` keeps (a few hundred bytes
