@@ -4,11 +4,13 @@ sets clustered deep in the order, as a date range is under "newest first")."""
 
 from __future__ import annotations
 
+from array import array
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.core import docsets
-from index.core.columns import ORDER_BLOCKS, Ordering
+from index.core.columns import ORDER_BLOCKS, Ordering, Probes
 
 
 @st.composite
@@ -55,3 +57,20 @@ def test_a_few_hundred_hits_are_sorted_from_the_first_blocks_only() -> None:
         built[name] = [b is not None for b in ordering._blocks]
     assert built["spread"][0] and sum(built["spread"]) < 16
     assert all(built["deep"][:8]) and not any(built["deep"][8:])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 700).flatmap(lambda size: st.tuples(
+    st.permutations(range(size)), st.sets(st.integers(0, size - 1)),
+    st.integers(0, size + 3), st.integers(0, size + 3))))
+def test_probes_find_the_positions_whose_documents_are_in_a_set(
+        case: tuple[list[int], set[int], int, int]) -> None:
+    """Any order, set and range of positions (chunk edges, past the end, empty): the
+    positions whose document is in the set, in order, as a plain loop finds them; asked
+    twice (the chunks kept)."""
+    order, members, start, end = case
+    probes = Probes(array("i", order))
+    raw = docsets.as_bytes(docsets.from_ids(sorted(members), len(order)), len(order))
+    want = [p for p in range(start, min(end, len(order))) if order[p] in members]
+    assert list(probes.held(raw, start, end)) == want
+    assert list(probes.held(raw, start, end)) == want

@@ -22,6 +22,7 @@ from benchmarks.corpus import write_corpus
 from index.core import docsets, relevance
 from index.core.analysis import analyze
 from index.core.backend import K1, TEXT_FIELDS, B, Snapshot
+from index.core.columns import Probes
 from index.core.docsets import DocSet
 from index.engine import Engine, _ordering
 
@@ -265,7 +266,7 @@ def test_a_walk_scores_each_position_as_score_does(world_spec: Any, depth: int) 
     mine = relevance.Statistics(mine_idf, mine_avgdl, mine_plan)
     order = array("i", sorted(holders))
     base = relevance._Base(base_stats, order, array("d", [0.0] * len(order)), 0,
-                           array("i"), b"", {})
+                           Probes(order), {})
     saved = relevance.POSTINGS_DEPTH
     relevance.POSTINGS_DEPTH = depth
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from itertools import compress, repeat
 from operator import and_, itemgetter, lshift, rshift
@@ -27,7 +27,8 @@ from index.core.docsets import DocSet, Hits, Ids
 BLOCK = 1024
 #: An ordering is cut into this many blocks of positions for ``Ordering.top``.
 ORDER_BLOCKS = 64
-#: Positions of an ordering a walk tests at a time (``Ordering._walk``).
+#: Positions of an order a walk tests at a time (``Probes``). A walk stops at its last
+#: hit needed, so it tests at most a chunk more than it needs.
 PROBE = 128
 
 
@@ -73,6 +74,40 @@ class SortedColumn:
         if j - i > limit:
             return None
         return array("i", sorted(self.docs[i:j])) if j > i else array("i")
+
+
+class Probes:
+    """Where the documents of an order are in a set's bytes (``d >> 3``) and their bits
+    there (``1 << (d & 7)``), made a chunk of ``PROBE`` positions at a time on first use
+    (a walk reads the first few chunks) and kept: ``held`` tests a chunk of the order
+    against a set in C."""
+
+    def __init__(self, order: array[int]) -> None:
+        self.order = order
+        self._chunks: dict[int, tuple[array[int], bytes]] = {}
+
+    def chunk(self, index: int) -> tuple[array[int], bytes]:
+        made = self._chunks.get(index)
+        if made is None:
+            docs = self.order[index * PROBE:(index + 1) * PROBE]
+            made = self._chunks[index] = (
+                array("i", map(rshift, docs, repeat(3))),
+                bytes(map(lshift, repeat(1), map(and_, docs, repeat(7)))))
+        return made
+
+    def held(self, raw: bytes, start: int = 0, end: int | None = None) -> Iterator[int]:
+        """The positions in ``[start, end)`` of the order whose document is in the set
+        ``raw`` (``docsets.as_bytes``), in order."""
+        end = len(self.order) if end is None else min(end, len(self.order))
+        while start < end:
+            index, lo = divmod(start, PROBE)
+            first = index * PROBE
+            hi = min(end - first, PROBE)
+            byte_of, bit_of = self.chunk(index)
+            at = byte_of[lo:hi]
+            found = itemgetter(*at)(raw) if len(at) > 1 else (raw[at[0]],)
+            yield from compress(range(first + lo, first + hi), map(and_, found, bit_of[lo:hi]))
+            start = first + hi
 
 
 class Ordering:
@@ -187,40 +222,18 @@ class Ordering:
               ) -> bool:
         """Append the hits (``raw``, ``docsets.as_bytes``) among ``length`` positions of
         the order from ``start`` to ``out``, until it holds ``needed``; True when it does.
-
-        The positions are tested a chunk of ``PROBE`` at a time in C, from each position's
-        byte and bit in a set (``_probe``): a Python step per position passed was most of
-        a broad query's ordering."""
-        order, end = self.order, min(start + length, len(self.order))
-        while start < end:
-            chunk, lo = divmod(start, PROBE)
-            hi = min(end - chunk * PROBE, PROBE)
-            byte_of, bit_of = self._probe(chunk)
-            at = byte_of[lo:hi]
-            found = itemgetter(*at)(raw) if len(at) > 1 else (raw[at[0]],)
-            first = chunk * PROBE
-            for i in compress(range(first + lo, first + hi), map(and_, found, bit_of[lo:hi])):
-                out.append(order[i])
-                if len(out) == needed:
-                    return True
-            start = first + hi
+        The positions are tested a chunk at a time in C (``Probes``): a Python step per
+        position passed was most of a broad query's ordering."""
+        order = self.order
+        for i in self.probes.held(raw, start, start + length):
+            out.append(order[i])
+            if len(out) == needed:
+                return True
         return False
 
-    def _probe(self, chunk: int) -> tuple[array[int], bytes]:
-        """Where the documents of the ``chunk``-th ``PROBE`` positions are in a set's bytes
-        (``d >> 3``) and their bits there (``1 << (d & 7)``): made on first use (a walk
-        reads the first few chunks), kept with the ordering."""
-        made = self._probes.get(chunk)
-        if made is None:
-            docs = self.order[chunk * PROBE:(chunk + 1) * PROBE]
-            made = self._probes[chunk] = (
-                array("i", map(rshift, docs, repeat(3))),
-                bytes(map(lshift, repeat(1), map(and_, docs, repeat(7)))))
-        return made
-
     @cached_property
-    def _probes(self) -> dict[int, tuple[array[int], bytes]]:
-        return {}
+    def probes(self) -> Probes:
+        return Probes(self.order)
 
 
 def dense_ranks(values: Sequence[Any]) -> list[int]:

@@ -33,13 +33,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import compress, repeat
+from itertools import compress
 from typing import Any, TypeVar
 
 from index.core import docsets, lru
 from index.core.backend import K1, Snapshot
 from index.core.backend import B as B_
-from index.core.columns import Ordering
+from index.core.columns import PROBE, Ordering, Probes
 from index.core.docsets import DocSet, Hits, Ids
 
 Terms = tuple[tuple[str, str], ...]
@@ -277,10 +277,8 @@ class _Base:
     order: array[int]
     scores: array[float]
     holders: DocSet
-    #: Where each document of ``order`` is in a set's bytes (``d >> 3``) and its bit there
-    #: (``1 << (d & 7)``), position by position: ``_held`` tests the order against a set.
-    byte_of: array[int]
-    bit_of: bytes
+    #: ``order`` tested against a set a chunk at a time (the walk's hits).
+    probes: Probes
     #: What ``_score_at`` read of the postings for the first ``POSTINGS_DEPTH`` positions a
     #: walk scored, by position: ((field, term), term frequency, field length) for each
     #: term the document holds, in the order of ``stats.plan``.
@@ -309,10 +307,10 @@ def _base(snap: Snapshot, terms: Terms, default: Ordering) -> _Base:
         if len(order) != held:
             order = sorted(docsets.members(holders, held), key=default.rank.__getitem__)
         order.sort(key=base.__getitem__, reverse=True)
+        positions = array("i", order)
         found = cache.put(terms, _Base(
-            stats, array("i", order), array("d", list(map(base.__getitem__, order))),
-            holders, array("i", map(op.rshift, order, repeat(3))),
-            bytes(map(op.lshift, repeat(1), map(op.and_, order, repeat(7)))), {}))
+            stats, positions, array("d", list(map(base.__getitem__, order))), holders,
+            Probes(positions), {}))
     return found
 
 
@@ -421,8 +419,8 @@ def _walk(snap: Snapshot, base: _Base, stats: Statistics,
     # The hits' bytes read the whole width (100 us or more at a million documents);
     # kept flags that mark the same hits among the holders cost nothing.
     flags = hit_flags(base.holders) if hit_flags is not None and not early else None
-    held = _held(docsets.as_bytes(hits & ~early if early else hits, snap.size), base) \
-        if flags is None else _flagged(flags, base)
+    held = base.probes.held(docsets.as_bytes(hits & ~early if early else hits, snap.size)) \
+        if flags is None else _flagged(flags, base.order)
     for p in held:
         if len(kept) == needed and scores[p] * bound < kept[0][0]:
             break  # (base scores only fall: no later hit can reach the worst kept)
@@ -474,30 +472,14 @@ def _postings_of(d: int, stats: Statistics) -> tuple[tuple[tuple[str, str], floa
 POSTINGS_DEPTH = 4096
 
 
-def _held(raw: bytes, base: _Base) -> Iterator[int]:
-    """The positions of ``base.order`` whose document is in the set ``raw``
-    (``docsets.as_bytes``), in order, found a block of ``WALK_BLOCK`` positions at a time
-    in C: a Python step per position passed cost as much as scoring the hits met."""
-    byte_of, bit_of = base.byte_of, base.bit_of
-    for start in range(0, len(byte_of), WALK_BLOCK):
-        at = byte_of[start:start + WALK_BLOCK]
-        found = op.itemgetter(*at)(raw) if len(at) > 1 else (raw[at[0]],)
-        yield from compress(range(start, start + len(at)),
-                            map(op.and_, found, bit_of[start:start + WALK_BLOCK]))
-
-
-def _flagged(flags: bytes | bytearray, base: _Base) -> Iterator[int]:
-    """``_held`` from a byte per document (``docsets.flags``) instead of a bit."""
-    order = base.order
-    for start in range(0, len(order), WALK_BLOCK):
-        at = order[start:start + WALK_BLOCK]
+def _flagged(flags: bytes | bytearray, order: array[int]) -> Iterator[int]:
+    """The positions of ``order`` whose document's byte in ``flags`` (``docsets.flags``)
+    is set, in order, found a chunk at a time in C (``Probes.held`` for a byte per
+    document instead of a bit)."""
+    for start in range(0, len(order), PROBE):
+        at = order[start:start + PROBE]
         found = op.itemgetter(*at)(flags) if len(at) > 1 else (flags[at[0]],)
         yield from compress(range(start, start + len(at)), found)
-
-
-#: Positions of the base order ``_held`` tests at a time. A walk stops on the first hit
-#: past its bound, so it tests at most a block more than it needs.
-WALK_BLOCK = 64
 
 
 def _keep(kept: list[tuple[float, int, int]], item: tuple[float, int, int],
