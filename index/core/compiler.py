@@ -790,14 +790,20 @@ class Compiler:
         """Documents holding any of the expanded ``words`` (``key`` names the expansion)
         in any of ``fields``: the union is kept per snapshot, where OR-ing every word's
         set in every field on every search cost a pass over the index per word and
-        field. Over several fields it stays an integer (the body's words are many: an
-        ``Ids`` part would be made an integer again on every search), and is lasting:
-        an AND with a sparse set reads its flags."""
+        field. Over one field (``title ~``) it is ``Ids`` when few, as a term is (made
+        from the union: the words' own sparse forms would cost a pass over the index per
+        word on the first search); over several it stays an integer (the body's words
+        are many: an ``Ids`` part would be made an integer again on every search), and
+        is lasting: an AND with a sparse set reads its flags."""
         cache = lru.on(self.snap, "expansions", TERM_UNIONS)
         found = cache.get((fields, key))
-        if found is None:  # one field (title ~): its terms' union, sparse when few
-            found = cache.put((fields, key), self.term_set(fields[0], words)
-                              if len(fields) == 1 else self.snap.terms_in(fields, words))
+        if found is None:
+            found = self.snap.terms_in(fields, words)
+            if len(fields) == 1:  # (title ~): sparse when few, as a term would be
+                count = found.bit_count()
+                if docsets.sparse_enough(count, found.bit_length()):
+                    found = docsets.ids(found, count)
+            found = cache.put((fields, key), found)
         return found if isinstance(found, array) else self.lasting(found)
 
     def unscored_docs(self, tree: textsearch.TextQuery, fields: tuple[str, ...]) -> Hits:
