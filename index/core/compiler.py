@@ -249,15 +249,19 @@ class Compiler:
     def hit_flags(self, hits: Hits, within: DocSet) -> bytearray | None:
         """Byte flags marking exactly the ``hits`` among the documents of ``within``
         (relevance's holders of a term), when the hits are ``within`` cut by the lasting
-        sets of the top-level AND (``cut_from``: the universe, a space's term...); else
-        None. The flags are those sets' own (``flags_of``, kept per snapshot); that the
-        hits are exactly that cut is checked, with an AND per set and a comparison."""
+        sets of the top-level AND (``cut_from``: the universe, a space's term...) and the
+        snapshot keeps those sets' flags (``kept_flags``: made for this, they would cost
+        more than they save on a search of a new shape); else None. That the hits are
+        exactly that cut is checked, with an AND per set and a comparison."""
         if isinstance(hits, array) or not self.cut_from:
+            return None
+        kept = self.kept_flags(*self.cut_from)
+        if kept is None:
             return None
         cut = within
         for part in self.cut_from:
             cut &= part
-        return self.flags_of(*self.cut_from)[0] if cut == hits else None
+        return kept[0] if cut == hits else None
 
     # --- boolean structure -------------------------------------------------------------
 
@@ -297,14 +301,21 @@ class Compiler:
         the sets' identities (the cache holds the sets, so their ids cannot be other
         objects' meanwhile): a repeated query shape (the caller's universe and
         ``type = page``) tests its ids against one array."""
-        lasting = tuple(sorted(lasting, key=id))
-        cache = lru.on(self.snap, "flags", FLAGS_CACHE)
-        key = tuple(map(id, lasting))
-        found = cache.get(key)
-        if found is None or any(a is not b for a, b in zip(found[0], lasting, strict=True)):
+        found = self.kept_flags(*lasting)
+        if found is None:
+            lasting = tuple(sorted(lasting, key=id))
             both = _and_all(list(lasting))
-            found = cache.put(key, (lasting, docsets.flags(both, self.snap.size),
-                                    both.bit_count()))
+            made = (lasting, docsets.flags(both, self.snap.size), both.bit_count())
+            lru.on(self.snap, "flags", FLAGS_CACHE).put(tuple(map(id, lasting)), made)
+            found = made[1], made[2]
+        return found
+
+    def kept_flags(self, *lasting: DocSet) -> tuple[bytearray, int] | None:
+        """``flags_of`` when the snapshot keeps them already, else None (not made)."""
+        lasting = tuple(sorted(lasting, key=id))
+        found = lru.on(self.snap, "flags", FLAGS_CACHE).get(tuple(map(id, lasting)))
+        if found is None or any(a is not b for a, b in zip(found[0], lasting, strict=True)):
+            return None
         return found[1], found[2]  # type: ignore[no-any-return]
 
     def intersect(self, parts: list[Hits]) -> Hits:
