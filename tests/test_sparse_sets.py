@@ -134,6 +134,10 @@ SPACES = [json.loads(line)["key"] for line in
           (SITE / "spaces.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
 DAYS = sorted({i["created"][:10] for i in CONTENT})
 WORDS = ["backup", "pricing", "review", "ticket", "plan", "release", "access", "team"]
+#: Phrases of two and three words from the titles (``Compiler.phrase_hits`` keeps a few
+#: hits as ids).
+PHRASES = sorted({" ".join(t[i:i + n]) for t in (i["title"].split() for i in CONTENT)
+                  for n in (2, 3) for i in range(len(t) - n + 1)})
 
 
 def _quoted(value: str) -> str:
@@ -155,6 +159,8 @@ atoms = st.one_of(
     st.sampled_from(DAYS).map(lambda v: f"created > {v}"),
     st.sampled_from(WORDS).map(lambda v: f"text ~ {v}"),
     st.sampled_from(WORDS).map(lambda v: f"title ~ {v}"),
+    st.sampled_from(PHRASES).map(lambda v: f"text ~ {_quoted(_quoted(v))}"),
+    st.sampled_from(PHRASES).map(lambda v: f"title ~ {_quoted(_quoted(v))}"),
     st.sampled_from(WORDS).map(lambda v: f"parent.title ~ {v}"),
     st.sampled_from(["global", "personal", "knowledge_base"]).map(lambda v: f"space.type = {v}"),
 )
@@ -229,6 +235,8 @@ def test_searches_answer_alike_with_ids_integers_or_either(
     "favourite = currentUser() OR label = onboarding",
     "parent.title ~ home",
     "parent.title = \"Engineering Home\" AND type = page",
+    'text ~ "\\"engineering home\\""',
+    'text ~ "\\"engineering home\\" OR backup" AND type = page',
 ])
 def test_known_shapes_answer_alike(engines: dict[str, Engine], text: str,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,3 +245,26 @@ def test_known_shapes_answer_alike(engines: dict[str, Engine], text: str,
     assert answers["ids"] == answers["integers"]
     assert any(isinstance(a, dict) and a["totalSize"] for a in answers["integers"]), \
         "a shape that matches nothing checks little"
+
+
+def test_a_rare_phrase_is_kept_as_ids(engines: dict[str, Engine],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A phrase of a few hits reaches the search as ids (so relevance scores them
+    outright, with no pass over the index's width), and the answer is the integers'."""
+    from array import array
+
+    from index.core.compiler import Compiler
+
+    made: list[Any] = []
+    phrase_hits = Compiler.phrase_hits
+
+    def spy(self: Compiler, fields: tuple[str, ...], tokens: list[str]) -> Any:
+        made.append(phrase_hits(self, fields, tokens))
+        return made[-1]
+
+    monkeypatch.setattr(Compiler, "phrase_hits", spy)
+    text = 'text ~ "\\"engineering home\\""'
+    answers = _three_ways(engines, text, monkeypatch)
+    assert any(isinstance(m, array) and len(m) for m in made)
+    assert answers["chosen"] == answers["integers"]
+    assert any(isinstance(a, dict) and a["totalSize"] for a in answers["chosen"])

@@ -89,6 +89,8 @@ CHILDREN_CACHE = 64
 #: Byte flags of long-lived sets one snapshot keeps: one byte per document each (1 MB at
 #: a million documents).
 FLAGS_CACHE = 32
+#: Phrases of several words kept as ``Ids`` per snapshot (``phrase_hits``).
+PHRASE_IDS = 256
 FUZZY_DISTANCE = 2
 
 
@@ -767,13 +769,32 @@ class Compiler:
         raise CqlError(ErrorCode.OPERATOR_NOT_ALLOWED, f"'{name}' does not support '~'",
                        "", clause.span.start, clause.span.end)
 
+    def phrase_hits(self, fields: tuple[str, ...], tokens: list[str]) -> Hits:
+        """The documents of a phrase of several words, as ``Ids`` when few (kept per
+        snapshot). A phrase is rarer than its words, and its few hits are scored outright
+        (``relevance.top``), so ids spare every search of it the passes over the index's
+        width that an integer costs: 0.25 ms of a 29-hit phrase at a million documents."""
+        found = self.snap.phrase_docs(fields, tokens)
+        cache = lru.on(self.snap, "phrase_ids", PHRASE_IDS)
+        key = (fields, tuple(tokens))
+        kept = cache.get(key)
+        if kept is None or kept[0] is not found:
+            count = docsets.count(found)
+            few = docsets.ids(found, count) if docsets.sparse_enough(
+                count, self.snap.size) else None
+            kept = cache.put(key, (found, few))
+        return found if kept[1] is None else kept[1]  # type: ignore[no-any-return]
+
     def text_docs(self, tree: textsearch.TextQuery, fields: tuple[str, ...]) -> Hits:
         snap = self.snap
         if isinstance(tree, textsearch.Term | textsearch.Phrase):
             # A word stays an integer even when rare: relevance walks its holders by
             # score over an integer set, and ids made it list them twice (measured: a
             # 541-hit word took 0.69 ms as ids, 0.43 ms as an integer, at 100,000 items).
-            return snap.phrase_docs(fields, analyze(tree.text))
+            tokens = analyze(tree.text)
+            if len(tokens) > 1:
+                return self.phrase_hits(fields, tokens)
+            return snap.phrase_docs(fields, tokens)
         if isinstance(tree, textsearch.Wildcard):
             found = snap.expand(fields, patterns.wildcard_matcher(tree.pattern),
                                 key=("wildcard", tree.pattern))
