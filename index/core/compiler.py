@@ -358,11 +358,8 @@ class Compiler:
         cache = lru.on(self.snap, "sparse_terms", SPARSE_TERMS)
         found = cache.get((field_name, value))
         if found is None:
-            docs = self.snap.term(field_name, value)
-            count = docs.bit_count()
-            sparse = docsets.ids(docs, count) if docsets.sparse_enough(
-                count, docs.bit_length()) else None
-            found = cache.put((field_name, value), (sparse,))
+            found = cache.put((field_name, value),
+                              (docsets.sparse_form(self.snap.term(field_name, value)),))
         return found[0]  # type: ignore[no-any-return]
 
     def term_set(self, field_name: str, values: Iterable[str]) -> Hits:
@@ -779,21 +776,18 @@ class Compiler:
         key = (fields, tuple(tokens))
         kept = cache.get(key)
         if kept is None or kept[0] is not found:
-            count = docsets.count(found)
-            few = docsets.ids(found, count) if docsets.sparse_enough(
-                count, self.snap.size) else None
-            kept = cache.put(key, (found, few))
+            kept = cache.put(key, (found, docsets.sparse_form(found)))
         return found if kept[1] is None else kept[1]  # type: ignore[no-any-return]
 
     def text_docs(self, tree: textsearch.TextQuery, fields: tuple[str, ...]) -> Hits:
         snap = self.snap
         if isinstance(tree, textsearch.Term | textsearch.Phrase):
-            # A word stays an integer even when rare: relevance walks its holders by
-            # score over an integer set, and ids made it list them twice (measured: a
-            # 541-hit word took 0.69 ms as ids, 0.43 ms as an integer, at 100,000 items).
             tokens = analyze(tree.text)
             if len(tokens) > 1:
                 return self.phrase_hits(fields, tokens)
+            # A word stays an integer even when rare: relevance walks its holders by
+            # score over an integer set, and ids made it list them twice (measured: a
+            # 541-hit word took 0.69 ms as ids, 0.43 ms as an integer, at 100,000 items).
             return snap.phrase_docs(fields, tokens)
         if isinstance(tree, textsearch.Wildcard):
             found = snap.expand(fields, patterns.wildcard_matcher(tree.pattern),
@@ -832,9 +826,8 @@ class Compiler:
         if found is None:
             found = self.snap.terms_in(fields, words)
             if len(fields) == 1:  # (title ~): sparse when few, as a term would be
-                count = found.bit_count()
-                if docsets.sparse_enough(count, found.bit_length()):
-                    found = docsets.ids(found, count)
+                sparse = docsets.sparse_form(found)
+                found = found if sparse is None else sparse
             found = cache.put((fields, key), found)
         return found if isinstance(found, array) else self.lasting(found)
 

@@ -158,6 +158,13 @@ def sparse_enough(count: int, width: int) -> bool:
     return count <= sparse_limit(width)
 
 
+def sparse_form(docs: DocSet) -> Ids | None:
+    """``docs`` as ``Ids`` when ``sparse_enough`` by its size and width, else None: how
+    a set kept per snapshot (a term, an expansion, a phrase) is given its form once."""
+    count = docs.bit_count()
+    return ids(docs, count) if sparse_enough(count, docs.bit_length()) else None
+
+
 def ids(docs: Hits, count: int | None = None) -> Ids:
     """The members of ``docs`` as ``Ids`` (``docs`` itself when it is ``Ids``)."""
     if isinstance(docs, array):
