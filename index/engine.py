@@ -71,6 +71,9 @@ from index.site.partitioned import SplitSite, load_split, spilled_items, splitta
 Caller = UserCaller | AppCaller | AnonymousCaller
 #: ``Engine.open``'s ``verify``: stat-vouched checksums, every checksum, or sizes only.
 Verify = bool | Literal["full"]
+#: Every value of ``Verify``: any other (``"Full"``, 1) is refused rather than read as
+#: true, which would check every file under another name.
+VERIFY_MODES: tuple[Verify, ...] = (True, False, "full")
 MAX_LIMIT = 1000
 EXCERPT_MODES = ("highlight", "indexed", "none", "highlight_unescaped", "indexed_unescaped")
 CATALOG_FILE = "catalog.json"
@@ -172,6 +175,8 @@ class Engine:
     def __init__(self, index_dir: Path, *, verify: Verify = True,
                  allow_untrusted: bool = False) -> None:
         self.index_dir = Path(index_dir)
+        if verify not in VERIFY_MODES or type(verify) not in (bool, str):
+            raise ValueError(f"verify must be True, False or 'full', not {verify!r}")
         #: How files are checked against the manifest when loading a build: True, the
         #: checksum of each file whose stat signature changed since its checksum was
         #: last seen to match; "full", every checksum; False, sizes only.
@@ -1197,8 +1202,13 @@ SPLIT_BUILD_ENV = "CQL_SPLIT_BUILD_BYTES"
 
 
 def _split_threshold() -> int:
-    raw = os.environ.get(SPLIT_BUILD_ENV, "")
-    return int(raw) if raw.isdigit() else PARALLEL_BUILD_MIN_BYTES
+    raw = os.environ.get(SPLIT_BUILD_ENV, "").strip()
+    if not raw:
+        return PARALLEL_BUILD_MIN_BYTES
+    if not raw.isdigit():
+        raise EngineError("usage", f"{SPLIT_BUILD_ENV} must be a size in bytes (digits), "
+                                   f"not {raw!r}")
+    return int(raw)
 
 
 def _document_parts(site: Site) -> list[Callable[[], Iterable[dict[str, Any]]]]:

@@ -157,6 +157,14 @@ def test_a_settled_index_opens_without_reading_its_files(index: Path, reads: lis
     assert reads == names
 
 
+@pytest.mark.parametrize("verify", ["Full", "yes", 1, 0, None])
+def test_an_unknown_verify_mode_is_refused(index: Path, verify: object) -> None:
+    """Only True, False and "full": a typo must not pass as true (every checksum) or 1 as
+    True (the stat-vouched ones), whatever the two happen to check today."""
+    with pytest.raises(ValueError, match="verify must be True, False or 'full'"):
+        Engine.open(index, verify=verify)  # type: ignore[arg-type]
+
+
 def assert_signatures_recorded(whoosh: Path) -> None:
     """Every file of the manifest has its CRC and current stat signature in the record."""
     files = json.loads((whoosh / manifest.MANIFEST_FILE).read_text())["files"]

@@ -159,3 +159,16 @@ def test_a_worker_killed_alone_fails_the_build_in_one_line(
     wait_gone(proc.pid)
     assert counts(target) == old
     assert sorted(p.name for p in target.parent.iterdir()) == ["index", "new", "old"]
+
+
+def test_a_split_size_that_is_not_a_number_is_one_line(tmp_path: Path) -> None:
+    """A mistyped override is refused before anything is written, not read as unset."""
+    target = tmp_path / "idx"
+    done = subprocess.run(
+        [sys.executable, "-m", "index.cli", "index", str(SITE), "--out", str(target)],
+        cwd=ROOT, text=True, capture_output=True, timeout=PATIENCE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), SPLIT_BUILD_ENV: "4MB"})
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"cql index: error: {SPLIT_BUILD_ENV} must be a size in bytes (digits), not '4MB'"]
+    assert "Traceback" not in done.stderr and not target.exists()
