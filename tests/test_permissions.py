@@ -13,19 +13,24 @@ model, never read back from the engine.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 import cql
 from index.core.context import SearchContext
 from index.engine import Engine, SearchPage
 from index.errors import EngineError
 from index.security.callers import AnonymousCaller, AppCaller, UserCaller
+from index.security.permissions import SitePermissions
 from index.site.loader import load_site
+from index.site.models import Grantees, Group, Space, SpacePermissions, ViewGrant
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH = frozenset({"search:confluence"})
@@ -457,3 +462,62 @@ def test_cli_search_as_user_shows_the_difference(engine: Engine) -> None:
     assert run("--as-user", BEN)["totalSize"] == 4
     assert run("--as-user", CAT)["totalSize"] == 0
     assert run("--anonymous")["totalSize"] == 0
+
+
+# --- the permission facts' token --------------------------------------------------------
+
+
+def _one_field_changed(model: Any) -> Iterator[tuple[str, Any]]:
+    """Each copy of ``model`` with one leaf field changed (a flag flipped, a name added),
+    by the class's own list of fields: a field added to a model later is changed too."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            for path, changed in _one_field_changed(value):
+                yield f"{name}.{path}", model.model_copy(update={name: changed})
+        elif isinstance(value, bool):
+            yield name, model.model_copy(update={name: not value})
+        elif isinstance(value, list):
+            yield name, model.model_copy(update={name: [*value, "someone-new"]})
+        elif isinstance(value, str):
+            yield name, model.model_copy(update={name: value + "-renamed"})
+        else:
+            raise AssertionError(f"teach this test to change {name}: {value!r}")
+
+
+def test_every_permission_fact_changes_the_token() -> None:
+    """Masks are cached under the token: a fact it missed would keep a stale mask after
+    that fact changed, showing content the new facts hide."""
+    space = Space(key="DEV", name="Development", type="global",
+                  permissions=SpacePermissions(view=ViewGrant(users=["a"]),
+                                               administer=Grantees(groups=["admins"])))
+    group = Group(name="staff", members=["a"])
+
+    def token(space: Space, group: Group, anonymous: bool = False) -> str:
+        return SitePermissions({"DEV": space}, {}, {"staff": group},
+                               anonymous_access=anonymous).token
+
+    base = token(space, group)
+    assert token(space, group, anonymous=True) != base
+    assert token(space.model_copy(update={"permissions": None}), group) != base
+    changes = [(f"permissions.{path}", token(space.model_copy(update={"permissions": p}),
+                                             group))
+               for path, p in _one_field_changed(space.permissions)]
+    changes += [(f"group.{path}", token(space, g)) for path, g in _one_field_changed(group)]
+    # view: users, groups, anonymous, all licensed; administer: users, groups; group: 2
+    assert len(changes) == 8
+    assert [path for path, found in changes if found == base] == []
+
+
+def test_the_token_is_the_same_in_every_process() -> None:
+    """The derived file names its stored space sets with the token of the build's process:
+    another process must find them (a set's order varies with the hash seed)."""
+    code = ("from index.site.loader import load_site; "
+            "from index.security.permissions import SitePermissions; "
+            "s = load_site(__import__('pathlib').Path('fixtures/site')); "
+            "print(SitePermissions(s.spaces, s.users, s.groups).token)")
+    tokens = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, text=True,
+                             capture_output=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+              for seed in ("1", "2", "3")}
+    assert len(tokens) == 1

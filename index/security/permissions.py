@@ -27,10 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from index.core import docsets, lru
 from index.core.carry import Plan
@@ -164,20 +167,53 @@ class SitePermissions:
 
 
 def _token(spaces: Mapping[str, Space], groups: Mapping[str, Group], anonymous: bool) -> str:
-    """A digest of every fact a mask depends on beyond the viewer: each space's grants,
-    each group's members, the anonymous-access switch. Written out by hand: pydantic's
-    ``model_dump`` would build the models' serialisers first, which cost more than the
-    rest of opening an index. The same facts in another order may give another token,
-    which costs a cache miss, never a wrong mask."""
-    def grantees(g: Grantees) -> list[Any]:
-        return [g.users, g.groups]
-
+    """A digest of every fact a mask depends on beyond the viewer: each space's
+    permissions, each group, the anonymous-access switch. The models are read field by
+    field from their classes' lists of fields, so a field added to a permission model
+    later changes the token with it (a token blind to it would keep a stale mask after
+    that field changed). Not pydantic's ``model_dump``: it builds the models' serialisers
+    first, which cost more than the rest of opening an index. The same facts in another
+    order may give another token, which costs a cache miss, never a wrong mask."""
     facts = [anonymous,
-             [[key, None if (p := space.permissions) is None else
-               [*grantees(p.view), p.view.anonymous, p.view.all_licensed_users,
-                *grantees(p.administer)]] for key, space in spaces.items()],
-             [[name, group.members] for name, group in groups.items()]]
+             [[key, _plain(space.permissions)] for key, space in spaces.items()],
+             [_plain(group) for group in groups.values()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready lists: a model as its fields' values in the class's order."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list or kind is tuple:
+        if _SCALARS.issuperset(map(type, value)):  # names: as they are, read in C
+            return value
+        values = value
+    elif kind is set or kind is frozenset:  # in an order that does not vary by process
+        return sorted(map(_plain, value), key=repr)
+    else:
+        fields = _FIELDS.get(kind)
+        if fields is None:
+            fields = _FIELDS[kind] = _fields_of(kind)
+        values = fields(value)
+    scalars = _SCALARS
+    return [v if type(v) in scalars else _plain(v) for v in values]
+
+
+def _fields_of(kind: type) -> Callable[[Any], tuple[Any, ...]]:
+    """What reads a model's fields, in the class's order, as one tuple (C, not a loop)."""
+    if not issubclass(kind, BaseModel):
+        raise TypeError(f"no plain form for a {kind.__name__}")
+    names = tuple(kind.model_fields)
+    if len(names) == 1:
+        return lambda model: (getattr(model, names[0]),)
+    return attrgetter(*names)
+
+
+_SCALARS = frozenset({str, bool, int, float, type(None)})
+#: What reads each model class's fields, by class: asking pydantic for them on every model
+#: cost more than the rest of the token.
+_FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
 
 
 def _names(grant: Grantees, viewer: Viewer) -> bool:
